@@ -1,0 +1,50 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# Tests use the real services of this machine (CI starts them if they are down).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tagloop
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test lint install install-dev services browser clean bench
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## make run: the whole platform (web + tagging worker + trainer) on http://127.0.0.1:$(PORT)
+run: install
+	@$(PY) scripts/run_platform.py --port $(PORT)
+
+## make test: lint, type checks and the whole test suite against real PostgreSQL, Redis, Celery, Chromium
+test: install-dev services browser
+	@DEBUG=1 $(VENV)/bin/ruff check --quiet .
+	@DEBUG=1 $(VENV)/bin/ruff format --check --quiet .
+	@DEBUG=1 $(VENV)/bin/mypy --no-error-summary .
+	@DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) DEBUG=1 \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	@DEBUG=1 $(VENV)/bin/ruff check . && DEBUG=1 $(VENV)/bin/ruff format --check . && DEBUG=1 $(VENV)/bin/mypy .
+
+services:
+	@scripts/ensure_services.sh
+
+browser:
+	@scripts/ensure_chromium.sh
+
+bench: install-dev
+	@echo "See bench/README.md: each benchmark is run by hand with its own arguments."
+
+clean:
+	rm -rf var test-artifacts

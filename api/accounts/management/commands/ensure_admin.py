@@ -1,0 +1,19 @@
+import os
+
+from django.contrib.auth.models import User
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create or update the staff account named by ADMIN_USERNAME/ADMIN_PASSWORD, when both are set."
+
+    def handle(self, *args: object, **options: object) -> None:
+        username = os.environ.get("ADMIN_USERNAME", "").strip()
+        password = os.environ.get("ADMIN_PASSWORD", "")
+        if not username or not password:
+            return
+        user, created = User.objects.get_or_create(username=username)
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        self.stdout.write(f"{'Created' if created else 'Updated'} staff account {username!r}")

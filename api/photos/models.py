@@ -1,0 +1,50 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+
+def new_share_token() -> str:
+    # 128 bits of randomness: an unlisted photo cannot be found by guessing.
+    return secrets.token_urlsafe(16)
+
+
+class Visibility(models.TextChoices):
+    PUBLIC = "public", "Public"
+    UNLISTED = "unlisted", "Unlisted (share link)"
+    PRIVATE = "private", "Private"
+
+
+class TaggingStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    TAGGED = "tagged", "Tagged"
+    FAILED = "failed", "Failed"
+
+
+class Photo(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photos")
+    # The original is stored once per content hash; several rows may share it.
+    content_hash = models.CharField(max_length=64, db_index=True)
+    file_ext = models.CharField(max_length=8)
+    mime_type = models.CharField(max_length=32)
+    byte_size = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    taken_at = models.DateTimeField(null=True, blank=True)
+    caption = models.TextField(blank=True, max_length=2000)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
+    share_token = models.CharField(max_length=32, unique=True, default=new_share_token)
+    status = models.CharField(
+        max_length=10, choices=TaggingStatus.choices, default=TaggingStatus.PENDING, db_index=True
+    )
+    status_reason = models.TextField(blank=True)
+    model_version = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["visibility", "-id"], name="photo_feed_idx")]
+
+    def __str__(self) -> str:
+        return f"Photo {self.pk} by {self.owner_id}"

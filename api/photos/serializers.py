@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from api.photos.models import Photo, TaggingStatus, Visibility
+from api.photos.selectors import can_view
+from api.photos.services import CAPTION_MAX_LENGTH
+from api.tags.serializers import PhotoTagSerializer
+
+
+def file_url(photo: Photo, kind: str, share_token: str | None = None) -> str:
+    url = reverse("photo-file", kwargs={"pk": photo.pk, "kind": kind})
+    # Unlisted photos need the token on every file URL, or the browser could not load them.
+    if photo.visibility == Visibility.UNLISTED and share_token:
+        url += f"?s={share_token}"
+    return url
+
+
+class PhotoSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    image_url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+    display_url = serializers.SerializerMethodField()
+    share_url = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Photo
+        fields = [
+            "id",
+            "owner",
+            "caption",
+            "visibility",
+            "status",
+            "status_reason",
+            "width",
+            "height",
+            "taken_at",
+            "image_url",
+            "thumbnail_url",
+            "display_url",
+            "share_url",
+            "model_version",
+            "tags",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def _token(self, photo: Photo) -> str | None:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.pk == photo.owner_id:
+            return photo.share_token
+        offered = (
+            request.query_params.get("share")
+            if request is not None and hasattr(request, "query_params")
+            else None
+        )
+        return offered if offered and can_view(user, photo, offered) else None  # type: ignore[arg-type]
+
+    def get_image_url(self, photo: Photo) -> str:
+        return file_url(photo, "original", self._token(photo))
+
+    def get_thumbnail_url(self, photo: Photo) -> str:
+        return file_url(photo, "grid", self._token(photo))
+
+    def get_display_url(self, photo: Photo) -> str:
+        return file_url(photo, "display", self._token(photo))
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_share_url(self, photo: Photo) -> str | None:
+        """The share link, shown only to the owner of an unlisted photo."""
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        if photo.visibility != Visibility.UNLISTED or user is None or user.pk != photo.owner_id:
+            return None
+        path = reverse("web:shared-photo", kwargs={"token": photo.share_token})
+        return request.build_absolute_uri(path) if request is not None else path
+
+    @extend_schema_field(PhotoTagSerializer(many=True))
+    def get_tags(self, photo: Photo) -> list[dict[str, Any]]:
+        return PhotoTagSerializer(photo.photo_tags.all(), many=True).data  # type: ignore[return-value]
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    image = serializers.FileField(allow_empty_file=True, help_text="JPEG, PNG, WebP or GIF")
+    caption = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=CAPTION_MAX_LENGTH
+    )
+    visibility = serializers.ChoiceField(choices=Visibility.choices, default=Visibility.PUBLIC)
+    tags = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, max_length=1000),
+        required=False,
+        default=list,
+        help_text="Tag names, repeated or comma-separated",
+    )
+
+
+class PhotoUpdateSerializer(serializers.Serializer):
+    caption = serializers.CharField(required=False, allow_blank=True, max_length=CAPTION_MAX_LENGTH)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+
+
+class PhotoFilterSerializer(serializers.Serializer):
+    tag = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+    owner = serializers.CharField(required=False, max_length=150)
+    status = serializers.ChoiceField(choices=TaggingStatus.choices, required=False)
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)

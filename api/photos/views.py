@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+
+from api.accounts.selectors import signed_in_user
+from api.photos import selectors, services, storage
+from api.photos.models import Photo
+from api.photos.serializers import (
+    PhotoFilterSerializer,
+    PhotoSerializer,
+    PhotoUpdateSerializer,
+    PhotoUploadSerializer,
+)
+from api.tags.selectors import photo_tags_with_votes
+from api.tags.services import TagRejected
+from api.tags.services import normalise as normalise_tag
+
+
+def with_tags(photos: QuerySet[Photo]) -> QuerySet[Photo]:
+    return photos.prefetch_related(Prefetch("photo_tags", queryset=photo_tags_with_votes()))
+
+
+class PhotoViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = PhotoSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_scope = "uploads"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [ScopedRateThrottle()] if self.action == "create" else []
+
+    def get_queryset(self) -> QuerySet[Photo]:
+        if self.action == "list":
+            filters = PhotoFilterSerializer(
+                data={**self.request.query_params.dict(), "tag": self.request.query_params.getlist("tag")}
+            )
+            filters.is_valid(raise_exception=True)
+            wanted = filters.validated_data
+            try:
+                tags = [normalise_tag(t) for t in wanted["tag"]]
+            except TagRejected as error:
+                raise ValidationError({"tag": [str(error)]}) from None
+            photos = selectors.search_photos(
+                self.request.user,
+                tags=tags,
+                owner=wanted.get("owner"),
+                status=wanted.get("status"),
+                text=wanted.get("q"),
+            )
+            return with_tags(photos)
+        return with_tags(Photo.objects.select_related("owner"))
+
+    def get_object(self) -> Photo:
+        photo = selectors.viewable_photo(
+            self.request.user, int(self.kwargs["pk"]), self.request.query_params.get("share")
+        )
+        if photo is None:
+            raise Http404("No photo with this id, or it is not shared with you.")
+        return with_tags(Photo.objects.filter(pk=photo.pk).select_related("owner")).get()
+
+    def _owned_object(self) -> Photo:
+        photo = self.get_object()
+        if not services.is_owner(self.request.user, photo):
+            raise PermissionDenied("Only the owner can change or delete this photo.")
+        return photo
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("tag", str, many=True, description="Every tag must match"),
+            OpenApiParameter("owner", str),
+            OpenApiParameter("status", str, enum=["pending", "tagged", "failed"]),
+            OpenApiParameter("q", str, description="Words in the caption"),
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request={"multipart/form-data": PhotoUploadSerializer}, responses={201: PhotoSerializer})
+    def create(self, request: Request) -> Response:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated("Sign in to upload photos.")
+        form = PhotoUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        upload = form.validated_data["image"]
+        if upload.size > settings.MAX_UPLOAD_BYTES:
+            # Refuse before reading a huge file into memory.
+            return _bad_request(
+                f"The file is {upload.size / 1048576:.1f} MB; "
+                f"the limit is {settings.MAX_UPLOAD_BYTES / 1048576:.1f} MB."
+            )
+        try:
+            photo = services.upload_photo(
+                owner=signed_in_user(request),
+                data=upload.read(),
+                caption=form.validated_data["caption"],
+                visibility=form.validated_data["visibility"],
+                tag_names=form.validated_data["tags"],
+            )
+        except services.DuplicatePhoto as duplicate:
+            return Response(
+                {"detail": str(duplicate), "existing_id": duplicate.existing.pk},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except (services.PhotoRejected, TagRejected) as error:
+            return _bad_request(str(error))
+        except services.StorageFailed as error:
+            return Response({"detail": str(error)}, status=status.HTTP_507_INSUFFICIENT_STORAGE)
+        photo = with_tags(Photo.objects.filter(pk=photo.pk).select_related("owner")).get()
+        return Response(self.get_serializer(photo).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=PhotoUpdateSerializer, responses=PhotoSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        photo = self._owned_object()
+        form = PhotoUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        unknown = set(request.data) - set(PhotoUpdateSerializer().fields)
+        if unknown:
+            return _bad_request(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+        try:
+            services.update_photo(photo=photo, **form.validated_data)
+        except services.PhotoRejected as error:
+            return _bad_request(str(error))
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.delete_photo(photo=self._owned_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _bad_request(message: str) -> Response:
+    return Response({"detail": message}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def photo_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
+    """Originals and thumbnails, always through the permission check. Behind nginx the bytes go
+    out via X-Accel-Redirect from an internal-only location; otherwise Django streams them."""
+    photo = selectors.viewable_photo(request.user, pk, request.GET.get("s"))
+    if photo is None:
+        raise Http404("No such photo")
+    if kind == "original":
+        path = storage.original_path(photo.content_hash, photo.file_ext)
+        content_type = photo.mime_type
+    elif kind in storage.THUMB_SIZES:
+        path = storage.thumb_path(photo.content_hash, kind)  # type: ignore[arg-type]
+        content_type = "image/jpeg"
+    else:
+        raise Http404("No such file")
+    cache = "public, max-age=86400" if photo.visibility == "public" else "private, max-age=3600"
+    response: HttpResponseBase
+    if settings.SERVE_FILES_WITH_NGINX:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = f"/protected/{storage.relative(path)}"
+    else:
+        if not path.exists():
+            raise Http404("The file is missing")
+        response = FileResponse(
+            path.open("rb"), content_type=content_type or mimetypes.guess_type(path.name)[0]
+        )
+    response["Cache-Control"] = cache
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -1,0 +1,72 @@
+from django.conf import settings
+from django.db import models
+
+from api.photos.models import Photo
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TagSource(models.TextChoices):
+    USER = "user", "A person"
+    MODEL = "model", "The model"
+
+
+class TagState(models.TextChoices):
+    SUGGESTED = "suggested", "Suggested"
+    CONFIRMED = "confirmed", "Confirmed"
+    REJECTED = "rejected", "Rejected"
+
+
+class PhotoTag(models.Model):
+    """A tag on a photo with its provenance. Model and person tags share this table but never
+    blur: ``source`` says who proposed it and ``state`` what people made of it, so the trainer
+    can learn only from what people vouched for (DESIGN.md, 'Data and provenance')."""
+
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="photo_tags")
+    tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="photo_tags")
+    source = models.CharField(max_length=8, choices=TagSource.choices)
+    state = models.CharField(max_length=10, choices=TagState.choices, db_index=True)
+    score = models.FloatField(null=True, blank=True)
+    model_version = models.IntegerField(null=True, blank=True)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["photo", "tag"], name="one_tag_per_photo")]
+        ordering = ["tag__name"]
+
+    def __str__(self) -> str:
+        return f"{self.tag.name} on {self.photo_id} ({self.source}, {self.state})"
+
+
+class Vote(models.TextChoices):
+    CONFIRM = "confirm", "Confirm"
+    REJECT = "reject", "Reject"
+
+
+class TagVote(models.Model):
+    """One person's word on one tag of one photo; a second vote replaces the first."""
+
+    photo_tag = models.ForeignKey(PhotoTag, on_delete=models.CASCADE, related_name="votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tag_votes")
+    value = models.CharField(max_length=8, choices=Vote.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["photo_tag", "user"], name="one_vote_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.value}s {self.photo_tag_id}"

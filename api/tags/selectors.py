@@ -1,0 +1,55 @@
+"""Reading tags: a photo's tags with their vote counts, and tag search with photo counts."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+
+from api.photos.models import Visibility
+from api.tags.models import PhotoTag, Tag, TagState, Vote
+
+LIVE_STATES = (TagState.SUGGESTED, TagState.CONFIRMED)
+
+
+def photo_tags_with_votes() -> QuerySet[PhotoTag]:
+    """Confirmed first, then suggestions by score, rejected last."""
+    return (
+        PhotoTag.objects.select_related("tag", "added_by")
+        .annotate(
+            confirmations=Count("votes", filter=Q(votes__value=Vote.CONFIRM)),
+            rejections=Count("votes", filter=Q(votes__value=Vote.REJECT)),
+            state_rank=Case(
+                When(state=TagState.CONFIRMED, then=Value(0)),
+                When(state=TagState.SUGGESTED, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            ),
+        )
+        .order_by("state_rank", "-score", "tag__name")
+    )
+
+
+def search_tags(viewer: AbstractBaseUser | AnonymousUser, query: str = "", limit: int = 20) -> QuerySet[Tag]:
+    """Tags matching ``query`` (prefix matches first), each with the number of photos the viewer
+    may see that carry it. Counting only visible photos keeps private photos' tags private."""
+    visible = Q(photo_tags__photo__visibility=Visibility.PUBLIC)
+    if viewer.is_authenticated:
+        visible |= Q(photo_tags__photo__owner_id=viewer.pk)
+    tags = Tag.objects.annotate(
+        photo_count=Count("photo_tags", filter=visible & Q(photo_tags__state__in=LIVE_STATES), distinct=True)
+    ).filter(photo_count__gt=0)
+    if query:
+        tags = (
+            tags.filter(name__contains=query.lower().lstrip("#"))
+            .annotate(
+                prefix=Case(
+                    When(name__startswith=query.lower().lstrip("#"), then=Value(0)),
+                    default=Value(1),
+                    output_field=IntegerField(),
+                )
+            )
+            .order_by("prefix", "-photo_count", "name")
+        )
+    else:
+        tags = tags.order_by("-photo_count", "name")
+    return tags[:limit]

@@ -1,0 +1,40 @@
+from rest_framework import serializers
+
+from api.tags.models import PhotoTag
+
+
+class PhotoTagSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="tag.name")
+    added_by = serializers.SerializerMethodField()
+    confirmations = serializers.IntegerField(read_only=True, default=0)
+    rejections = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = PhotoTag
+        fields = [
+            "name",
+            "source",
+            "state",
+            "score",
+            "model_version",
+            "added_by",
+            "confirmations",
+            "rejections",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_added_by(self, photo_tag: PhotoTag) -> str | None:
+        return photo_tag.added_by.username if photo_tag.added_by else None
+
+
+class TagNameSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        max_length=1000, help_text="Letters, digits, '_' and '-'; a leading '#' is dropped"
+    )
+
+
+class TagSearchResultSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    photo_count = serializers.IntegerField()

@@ -1,0 +1,151 @@
+"""Tags on photos: names, who may add or remove them, and votes.
+
+The state rule (documented in the README):
+- the owner's word decides: an owner's confirm or reject sets the state;
+- otherwise a model suggestion becomes confirmed or rejected on the first person's vote,
+  and a tag another person suggested needs ``TAG_CONFIRMATIONS_REQUIRED`` distinct votes;
+- when votes disagree the majority wins, and a tie leaves the tag suggested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+
+from api.photos.models import Photo, Visibility
+from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
+
+_VALID_NAME = re.compile(r"^[\w-]+$")
+
+
+class TagRejected(ValueError):
+    """A tag name or action that cannot be accepted; the message is shown to the person."""
+
+
+class TagNotAllowed(PermissionError):
+    """The person may not do this to this photo's tags."""
+
+
+def normalise(raw: str) -> str:
+    name = re.sub(r"\s+", "_", str(raw).strip().lstrip("#").strip().lower())
+    if not name:
+        raise TagRejected("A tag needs at least one letter or digit.")
+    limit = settings.TAG_MAX_LENGTH
+    if len(name) > limit:
+        raise TagRejected(f"Tag '{name[:20]}…' is {len(name)} characters long; the limit is {limit}.")
+    if not _VALID_NAME.match(name):
+        raise TagRejected(f"Tag '{name}' may contain only letters, digits, '_' and '-'.")
+    return name
+
+
+def normalise_many(raw: Iterable[str]) -> list[str]:
+    """Accepts repeated values and comma-separated lists; drops duplicates, keeps order."""
+    names: list[str] = []
+    for value in raw:
+        for part in str(value).split(","):
+            if part.strip():
+                name = normalise(part)
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def _tag_named(name: str) -> Tag:
+    try:
+        with transaction.atomic():
+            tag, _ = Tag.objects.get_or_create(name=name)
+    except IntegrityError:  # created by a concurrent request between our read and write
+        tag = Tag.objects.get(name=name)
+    return tag
+
+
+def _can_take_part(user: User, photo: Photo) -> bool:
+    """The owner always; others only on public photos (DESIGN: people vouch on what all can see)."""
+    return bool(
+        user.is_authenticated and (photo.owner_id == user.pk or photo.visibility == Visibility.PUBLIC)
+    )
+
+
+def recompute_state(photo_tag: PhotoTag) -> PhotoTag:
+    votes = photo_tag.votes.all()
+    owner_vote = next((v.value for v in votes if v.user_id == photo_tag.photo.owner_id), None)
+    if owner_vote is not None:
+        state = TagState.CONFIRMED if owner_vote == Vote.CONFIRM else TagState.REJECTED
+    else:
+        needed = 1 if photo_tag.source == TagSource.MODEL else settings.TAG_CONFIRMATIONS_REQUIRED
+        confirms = sum(1 for v in votes if v.value == Vote.CONFIRM)
+        rejects = sum(1 for v in votes if v.value == Vote.REJECT)
+        if confirms >= needed and confirms > rejects:
+            state = TagState.CONFIRMED
+        elif rejects >= needed and rejects > confirms:
+            state = TagState.REJECTED
+        else:
+            state = TagState.SUGGESTED
+    if state != photo_tag.state:
+        photo_tag.state = state
+        photo_tag.save(update_fields=["state", "updated_at"])
+    return photo_tag
+
+
+def _record_vote(photo_tag: PhotoTag, user: User, value: str) -> PhotoTag:
+    TagVote.objects.update_or_create(photo_tag=photo_tag, user=user, defaults={"value": value})
+    return recompute_state(photo_tag)
+
+
+def add_tag(*, photo: Photo, user: User, name: str) -> PhotoTag:
+    """A person adds a tag: the owner's tags are confirmed at once; anyone else's is a suggestion
+    that counts as their own confirmation. Adding a tag that is already there vouches for it."""
+    if not _can_take_part(user, photo):
+        raise TagNotAllowed("Only the owner can tag a photo that is not public.")
+    tag = _tag_named(normalise(name))
+    with transaction.atomic():
+        photo_tag, _ = PhotoTag.objects.select_for_update().get_or_create(
+            photo=photo,
+            tag=tag,
+            defaults={
+                "source": TagSource.USER,
+                "state": TagState.SUGGESTED,
+                "added_by": user,
+            },
+        )
+        return _record_vote(photo_tag, user, Vote.CONFIRM)
+
+
+def vote(*, photo: Photo, user: User, name: str, value: str) -> PhotoTag:
+    if not _can_take_part(user, photo):
+        raise TagNotAllowed("Only the owner can confirm or reject tags on a photo that is not public.")
+    with transaction.atomic():
+        photo_tag = _photo_tag(photo, name, lock=True)
+        return _record_vote(photo_tag, user, value)
+
+
+def remove_tag(*, photo: Photo, user: User, name: str) -> PhotoTag | None:
+    """The owner removes any tag; removing a model suggestion keeps it as rejected so the model
+    never suggests it again. Others may withdraw only a suggestion they made that no one else
+    has vouched for. Returns the kept (rejected) tag, or None when the row is gone."""
+    with transaction.atomic():
+        photo_tag = _photo_tag(photo, name, lock=True)
+        if user.is_authenticated and photo.owner_id == user.pk:
+            if photo_tag.source == TagSource.MODEL:
+                return _record_vote(photo_tag, user, Vote.REJECT)
+            photo_tag.delete()
+            return None
+        others_voted = photo_tag.votes.exclude(user=user).exists()
+        if photo_tag.source == TagSource.USER and photo_tag.added_by_id == user.pk and not others_voted:
+            photo_tag.delete()
+            return None
+    raise TagNotAllowed("Only the owner can remove this tag; you can reject it instead.")
+
+
+def _photo_tag(photo: Photo, name: str, *, lock: bool = False) -> PhotoTag:
+    rows = PhotoTag.objects.select_related("tag", "photo")
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    photo_tag = rows.filter(photo=photo, tag__name=normalise(name)).first()
+    if photo_tag is None:
+        raise PhotoTag.DoesNotExist(f"This photo has no tag '{normalise(name)}'.")
+    return photo_tag

@@ -1,0 +1,1 @@
+# Models arrive with the auto-tagging and training issues.

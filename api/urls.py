@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from api.accounts import views as accounts
+from api.photos import views as photos
+from api.tags import views as tags
+from api.tags.models import Vote
+
+router = DefaultRouter(trailing_slash=True)
+router.register("photos", photos.PhotoViewSet, basename="photo")
+
+api_patterns: list[URLPattern | URLResolver] = [
+    path("auth/register/", accounts.RegisterView.as_view(), name="register"),
+    path("auth/token/", accounts.TokenView.as_view(), name="token"),
+    path("auth/password/", accounts.PasswordChangeView.as_view(), name="password-change"),
+    path("photos/<int:pk>/tags/", tags.PhotoTagsView.as_view(), name="photo-tags"),
+    path("photos/<int:pk>/tags/<str:name>/", tags.PhotoTagDetailView.as_view(), name="photo-tag"),
+    path(
+        "photos/<int:pk>/tags/<str:name>/confirm/",
+        tags.PhotoTagVoteView.as_view(vote=Vote.CONFIRM),
+        name="photo-tag-confirm",
+    ),
+    path(
+        "photos/<int:pk>/tags/<str:name>/reject/",
+        tags.PhotoTagVoteView.as_view(vote=Vote.REJECT),
+        name="photo-tag-reject",
+    ),
+    path("tags/", tags.TagSearchView.as_view(), name="tag-search"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("files/photos/<int:pk>/<str:kind>", photos.photo_file, name="photo-file"),
+    path("", include("web.urls")),
+]

@@ -1,0 +1,100 @@
+"""Shared fixtures: a temporary shared_fs per test, users, API clients and tiny images made in
+memory. Tests run against the real PostgreSQL and Redis named by DATABASE_URL and REDIS_URL
+(``make test`` sets them)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from PIL import Image
+from rest_framework.test import APIClient
+
+from api.accounts.services import token_for
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def shared_fs(settings: Any, tmp_path: Path) -> Path:
+    root = tmp_path / "shared_fs"
+    root.mkdir()
+    settings.SHARED_FS = root
+    return root
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttles() -> Iterator[None]:
+    # Throttle counters live in the cache; one test's uploads must not throttle the next.
+    cache.clear()
+    yield
+
+
+def stored_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    counter = {"n": 0}
+
+    def make(username: str | None = None, *, staff: bool = False, password: str = "a-strong-pass-42") -> User:
+        counter["n"] += 1
+        user = User.objects.create_user(
+            username=username or f"person{counter['n']}", password=password, is_staff=staff
+        )
+        return user
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user: Callable[..., User]) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: Callable[..., User]) -> User:
+    return make_user("bob")
+
+
+@pytest.fixture
+def carol(make_user: Callable[..., User]) -> User:
+    return make_user("carol")
+
+
+def client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
+    return client
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+def image_bytes(
+    fmt: str = "JPEG",
+    size: tuple[int, int] = (64, 48),
+    color: tuple[int, ...] | int = (200, 40, 40),
+    mode: str = "RGB",
+    **save_args: Any,
+) -> bytes:
+    """A tiny image in memory; different colours give different content hashes."""
+    image = Image.new(mode, size, color)  # type: ignore[arg-type]
+    out = io.BytesIO()
+    image.save(out, format=fmt, **save_args)
+    return out.getvalue()
+
+
+def upload(client: APIClient, data: bytes, name: str = "photo.jpg", **fields: Any) -> Any:
+    file = io.BytesIO(data)
+    file.name = name
+    return client.post("/api/photos/", {"image": file, **fields}, format="multipart")

@@ -1,0 +1,255 @@
+"""Uploading photos through the API: what is accepted, what is refused, and that a refusal
+leaves nothing behind."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from PIL import Image
+
+from api.photos import storage
+from api.photos.models import Photo
+from tests.conftest import client_for, image_bytes, stored_files, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def exif_bytes(orientation: int | None = None, taken: str | None = None) -> bytes:
+    exif = Image.Exif()
+    if orientation:
+        exif[0x0112] = orientation
+    if taken:
+        exif.get_ifd(0x8769)[36867] = taken
+    return exif.tobytes()
+
+
+class TestAcceptedImages:
+    @pytest.mark.parametrize(
+        ("fmt", "mode", "color", "name"),
+        [
+            ("JPEG", "RGB", (10, 120, 200), "a.jpg"),
+            ("PNG", "RGBA", (10, 120, 200, 128), "a.png"),
+            ("WEBP", "RGB", (10, 120, 200), "a.webp"),
+            ("GIF", "P", 3, "a.gif"),
+            ("JPEG", "CMYK", (0, 50, 100, 0), "cmyk.jpg"),
+            ("PNG", "I;16", 40000, "deep.png"),
+            ("PNG", "L", 90, "grey.png"),
+        ],
+    )
+    def test_an_image_of_each_supported_kind_is_stored_with_thumbnails(
+        self, alice: User, shared_fs: Path, fmt: str, mode: str, color: object, name: str
+    ) -> None:
+        response = upload(client_for(alice), image_bytes(fmt, (80, 60), color, mode), name, caption="Hi")
+
+        assert response.status_code == 201, response.json()
+        body = response.json()
+        assert (body["width"], body["height"], body["status"], body["caption"]) == (80, 60, "pending", "Hi")
+        photo = Photo.objects.get(pk=body["id"])
+        assert storage.original_path(photo.content_hash, photo.file_ext).exists()
+        for size in storage.THUMB_SIZES:
+            with Image.open(storage.thumb_path(photo.content_hash, size)) as thumb:
+                assert thumb.mode == "RGB"
+
+    def test_a_palette_png_with_transparency_becomes_rgb_on_white(self, alice: User) -> None:
+        image = Image.new("P", (20, 20), 0)
+        image.putpalette([255, 0, 0] * 256)
+        out = io.BytesIO()
+        image.save(out, format="PNG", transparency=0)
+
+        response = upload(client_for(alice), out.getvalue(), "clear.png")
+
+        assert response.status_code == 201
+        photo = Photo.objects.get(pk=response.json()["id"])
+        with Image.open(storage.thumb_path(photo.content_hash, "grid")) as thumb:
+            assert thumb.getpixel((10, 10))[0] > 240 and thumb.getpixel((10, 10))[1] > 240  # type: ignore[index]
+
+    def test_an_animated_gif_is_accepted_as_its_first_frame(self, alice: User) -> None:
+        frames = [Image.new("P", (30, 20), i) for i in (1, 2, 3)]
+        out = io.BytesIO()
+        frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+
+        response = upload(client_for(alice), out.getvalue(), "anim.gif")
+
+        assert response.status_code == 201
+        assert (response.json()["width"], response.json()["height"]) == (30, 20)
+
+    def test_exif_orientation_is_applied_and_the_date_taken_recorded(self, alice: User) -> None:
+        # A landscape sensor image marked "rotate 90": people see it as portrait.
+        sensor = Image.new("RGB", (120, 60), (0, 0, 0))
+        sensor.paste((255, 255, 255), (0, 0, 60, 60))  # white on the left half
+        out = io.BytesIO()
+        sensor.save(out, format="JPEG", exif=exif_bytes(orientation=6, taken="2021:07:14 18:30:05"))
+
+        response = upload(client_for(alice), out.getvalue(), "rotated.jpg")
+
+        body = response.json()
+        assert (body["width"], body["height"]) == (60, 120)
+        assert body["taken_at"].startswith("2021-07-14T18:30:05")
+        photo = Photo.objects.get(pk=body["id"])
+        with Image.open(storage.thumb_path(photo.content_hash, "display")) as thumb:
+            assert thumb.size == (60, 120)
+            # Orientation 6 turns the left half to the top.
+            assert sum(thumb.getpixel((30, 10))) > 600  # type: ignore[arg-type]
+            assert sum(thumb.getpixel((30, 110))) < 100  # type: ignore[arg-type]
+
+    def test_tags_given_at_upload_are_the_owners_confirmed_tags(self, alice: User) -> None:
+        response = upload(client_for(alice), image_bytes(), tags="Beach, #sunset")
+
+        tags = {t["name"]: t for t in response.json()["tags"]}
+        assert set(tags) == {"beach", "sunset"}
+        assert tags["beach"]["source"] == "user" and tags["beach"]["state"] == "confirmed"
+        assert tags["beach"]["added_by"] == "alice"
+
+    def test_thumbnails_are_no_larger_than_their_configured_sizes(
+        self, alice: User, settings: object
+    ) -> None:
+        response = upload(client_for(alice), image_bytes("JPEG", (2400, 1200)))
+
+        photo = Photo.objects.get(pk=response.json()["id"])
+        with Image.open(storage.thumb_path(photo.content_hash, "grid")) as grid:
+            assert max(grid.size) == 400
+        with Image.open(storage.thumb_path(photo.content_hash, "display")) as display:
+            assert max(display.size) <= 1600
+
+    def test_the_same_file_from_two_people_is_stored_once(
+        self, alice: User, bob: User, shared_fs: Path
+    ) -> None:
+        data = image_bytes(color=(1, 2, 3))
+        upload(client_for(alice), data)
+        files_after_first = stored_files(shared_fs)
+
+        upload(client_for(bob), data)
+
+        assert Photo.objects.count() == 2
+        assert stored_files(shared_fs) == files_after_first
+
+    def test_uploading_the_same_photo_twice_points_to_the_first(self, alice: User) -> None:
+        first = upload(client_for(alice), image_bytes(color=(9, 9, 9))).json()
+
+        again = upload(client_for(alice), image_bytes(color=(9, 9, 9)))
+
+        assert again.status_code == 409
+        assert again.json()["existing_id"] == first["id"]
+        assert "already uploaded" in again.json()["detail"]
+
+
+def truncated_jpeg() -> bytes:
+    data = image_bytes("JPEG", (400, 300), (30, 60, 90), quality=95)
+    return data[: len(data) // 2]
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A valid PNG header claiming a huge canvas, with a few bytes of data: a decompression bomb."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+HTML = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
+
+
+class TestRejectedUploads:
+    @pytest.mark.parametrize(
+        ("data", "name", "message"),
+        [
+            (b"", "empty.jpg", "The file is empty."),
+            (b"just some text, not a picture", "notes.jpg", "not an image we can read"),
+            (truncated_jpeg(), "cut.jpg", "damaged or incomplete"),
+            (SVG, "vector.png", "not an image we can read"),
+            (HTML, "page.gif", "not an image we can read"),
+            (image_bytes("BMP"), "old.bmp", "BMP images are not supported"),
+            (image_bytes("TIFF"), "scan.tiff", "TIFF images are not supported"),
+            (png_bomb(30_000, 30_000), "bomb.png", "megapixels"),
+        ],
+        ids=["empty", "text", "truncated-jpeg", "svg", "html", "bmp", "tiff", "decompression-bomb"],
+    )
+    def test_a_bad_file_gets_a_400_with_a_clear_message_and_leaves_nothing(
+        self, alice: User, shared_fs: Path, data: bytes, name: str, message: str
+    ) -> None:
+        response = upload(client_for(alice), data, name)
+
+        assert response.status_code == 400
+        assert message in response.json()["detail"]
+        assert Photo.objects.count() == 0
+        assert stored_files(shared_fs) == []
+
+    def test_a_file_over_the_byte_limit_is_refused_before_it_is_read(
+        self, alice: User, shared_fs: Path, settings: object
+    ) -> None:
+        settings.MAX_UPLOAD_BYTES = 10_000  # type: ignore[attr-defined]
+
+        response = upload(client_for(alice), image_bytes("PNG", (300, 300), (1, 2, 3)) + b"\0" * 20_000)
+
+        assert response.status_code == 400
+        assert "the limit is" in response.json()["detail"]
+        assert Photo.objects.count() == 0 and stored_files(shared_fs) == []
+
+    def test_an_image_over_the_pixel_limit_is_refused(
+        self, alice: User, shared_fs: Path, settings: object
+    ) -> None:
+        settings.MAX_IMAGE_PIXELS = 100_000  # type: ignore[attr-defined]
+
+        response = upload(client_for(alice), image_bytes("PNG", (400, 300)))
+
+        assert response.status_code == 400
+        assert "400x300 pixels" in response.json()["detail"]
+        assert stored_files(shared_fs) == []
+
+    def test_an_invalid_visibility_or_tag_is_refused_before_anything_is_stored(
+        self, alice: User, shared_fs: Path
+    ) -> None:
+        bad_visibility = upload(client_for(alice), image_bytes(), visibility="friends-only")
+        bad_tag = upload(client_for(alice), image_bytes(), tags="good, not ok!")
+
+        assert bad_visibility.status_code == 400 and "visibility" in bad_visibility.json()["detail"]
+        assert bad_tag.status_code == 400 and "may contain only letters" in bad_tag.json()["detail"]
+        assert Photo.objects.count() == 0 and stored_files(shared_fs) == []
+
+    def test_an_upload_without_a_file_says_so(self, alice: User) -> None:
+        response = client_for(alice).post("/api/photos/", {"caption": "no file"}, format="multipart")
+
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("image:")
+
+    def test_an_anonymous_upload_is_refused(self, anonymous: object) -> None:
+        response = upload(anonymous, image_bytes())  # type: ignore[arg-type]
+
+        assert response.status_code == 401
+        assert Photo.objects.count() == 0
+
+    def test_a_failed_write_leaves_no_half_file_and_no_row(
+        self, alice: User, shared_fs: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = {"n": 0}
+        real_replace = storage.os.replace
+
+        def disk_full_on_second_file(src: str, dst: str) -> None:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise OSError(28, "No space left on device")
+            real_replace(src, dst)
+
+        monkeypatch.setattr(storage.os, "replace", disk_full_on_second_file)
+
+        response = upload(client_for(alice), image_bytes(color=(5, 5, 5)))
+
+        assert response.status_code == 507
+        assert "No space left on device" in response.json()["detail"]
+        assert Photo.objects.count() == 0
+        assert stored_files(shared_fs) == []

@@ -1,0 +1,37 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from web import views
+
+app_name = "web"
+
+urlpatterns = [
+    path("", views.feed, name="feed"),
+    path("healthz", views.healthz, name="healthz"),
+    path("upload/", views.upload, name="upload"),
+    path("search/", views.search, name="search"),
+    path("u/<str:username>/", views.profile, name="profile"),
+    path("t/<str:name>/", views.tag_page, name="tag"),
+    path("p/<int:pk>/", views.photo_page, name="photo"),
+    path("p/<int:pk>/edit/", views.edit_photo, name="photo-edit"),
+    path("p/<int:pk>/delete/", views.delete_photo, name="photo-delete"),
+    path("p/<int:pk>/tags/", views.add_tag, name="tag-add"),
+    path("p/<int:pk>/tags/<str:name>/<str:action>/", views.tag_vote, name="tag-action"),
+    path("s/<str:token>/", views.shared_photo, name="shared-photo"),
+    path("tag-suggestions/", views.tag_suggestions, name="tag-suggestions"),
+    path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/login/", views.ThrottledLoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="web/password_change.html", success_url="/accounts/password/done/"
+        ),
+        name="password-change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="web/password_change_done.html"),
+        name="password-change-done",
+    ),
+]

@@ -1,0 +1,260 @@
+"""The website: server-rendered pages over the same services and selectors as the REST API."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from rest_framework.throttling import ScopedRateThrottle
+
+from api.accounts.selectors import signed_in_user
+from api.photos import selectors, services
+from api.photos.models import Photo, Visibility
+from api.photos.serializers import file_url
+from api.tags import services as tag_services
+from api.tags.models import PhotoTag, Vote
+from api.tags.selectors import photo_tags_with_votes, search_tags
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+# ---------------------------------------------------------------- galleries
+
+
+def _page(request: HttpRequest, photos: QuerySet[Photo]) -> tuple[list[Photo], str | None]:
+    """Keyset paging by id: new uploads never shift what the next page shows."""
+    before = request.GET.get("before", "")
+    if before.isdigit():
+        photos = photos.filter(pk__lt=int(before))
+    size = int(settings.REST_FRAMEWORK["PAGE_SIZE"])  # type: ignore[call-overload]
+    page = list(photos.order_by("-id")[: size + 1])
+    if len(page) <= size:
+        return page, None
+    page = page[:size]
+    query = request.GET.copy()
+    query["before"] = str(page[-1].pk)
+    return page, f"{request.path}?{query.urlencode()}"
+
+
+def _gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **context: Any) -> HttpResponse:
+    photos = photos.prefetch_related(Prefetch("photo_tags", queryset=photo_tags_with_votes()))
+    page, next_url = _page(request, photos)
+    context.update(photos=page, next_url=next_url)
+    if request.headers.get("HX-Request") and request.GET.get("before"):
+        return render(request, "web/_grid_page.html", context)
+    return render(request, template, context)
+
+
+def feed(request: HttpRequest) -> HttpResponse:
+    return _gallery(request, selectors.listed_photos(request.user), "web/feed.html")
+
+
+def profile(request: HttpRequest, username: str) -> HttpResponse:
+    owner = get_object_or_404(User, username=username)
+    photos = selectors.listed_photos(request.user).filter(owner=owner)
+    return _gallery(request, photos, "web/profile.html", profile_user=owner)
+
+
+def tag_page(request: HttpRequest, name: str) -> HttpResponse:
+    try:
+        name = tag_services.normalise(name)
+    except tag_services.TagRejected as error:
+        return HttpResponseBadRequest(str(error))
+    photos = selectors.search_photos(request.user, tags=[name])
+    return _gallery(request, photos, "web/tag.html", tag_name=name)
+
+
+def search(request: HttpRequest) -> HttpResponse:
+    raw_tags = request.GET.getlist("tag") + request.GET.get("tags", "").replace(",", " ").split()
+    error = None
+    try:
+        tags = tag_services.normalise_many(raw_tags)
+    except tag_services.TagRejected as rejected:
+        tags, error = [], str(rejected)
+    text = request.GET.get("q", "").strip()[:200]
+    photos = selectors.search_photos(request.user, tags=tags, text=text or None)
+    return _gallery(
+        request, photos, "web/search.html", tags=tags, text=text, error=error, searched=bool(tags or text)
+    )
+
+
+# ---------------------------------------------------------------- one photo
+
+
+def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) -> dict[str, Any]:
+    is_owner = services.is_owner(request.user, photo)
+    token = photo.share_token if is_owner else share_token
+    return {
+        "photo": photo,
+        "is_owner": is_owner,
+        "share_token": share_token or "",
+        "tags": list(photo_tags_with_votes().filter(photo=photo)),
+        "can_tag": request.user.is_authenticated and (is_owner or photo.visibility == Visibility.PUBLIC),
+        "display_url": file_url(photo, "display", token),
+        "original_url": file_url(photo, "original", token),
+        "share_url": request.build_absolute_uri(reverse("web:shared-photo", args=[photo.share_token]))
+        if is_owner and photo.visibility == Visibility.UNLISTED
+        else None,
+        "visibilities": Visibility.choices,
+    }
+
+
+def photo_page(request: HttpRequest, pk: int) -> HttpResponse:
+    photo = selectors.viewable_photo(request.user, pk, request.GET.get("s"))
+    if photo is None:
+        raise Http404("No photo with this id, or it is not shared with you.")
+    return render(request, "web/photo.html", _photo_context(request, photo, request.GET.get("s")))
+
+
+def shared_photo(request: HttpRequest, token: str) -> HttpResponse:
+    photo = selectors.photo_by_share_token(token)
+    if photo is None:
+        raise Http404("This share link does not work (any more).")
+    return render(request, "web/photo.html", _photo_context(request, photo, token))
+
+
+def _owned_photo(request: HttpRequest, pk: int) -> Photo:
+    photo = get_object_or_404(Photo, pk=pk)
+    if not services.is_owner(request.user, photo):
+        raise Http404("No photo of yours with this id.")
+    return photo
+
+
+@login_required
+@require_POST
+def edit_photo(request: HttpRequest, pk: int) -> HttpResponse:
+    photo = _owned_photo(request, pk)
+    try:
+        services.update_photo(
+            photo=photo,
+            caption=request.POST.get("caption", photo.caption),
+            visibility=request.POST.get("visibility", photo.visibility),
+        )
+        messages.success(request, "Saved.")
+    except services.PhotoRejected as error:
+        messages.error(request, str(error))
+    return redirect("web:photo", pk=photo.pk)
+
+
+@login_required
+@require_POST
+def delete_photo(request: HttpRequest, pk: int) -> HttpResponse:
+    services.delete_photo(photo=_owned_photo(request, pk))
+    messages.success(request, "The photo was deleted.")
+    return redirect("web:profile", username=request.user.get_username())
+
+
+# ---------------------------------------------------------------- tag chips (HTMX)
+
+
+def _chips(
+    request: HttpRequest, photo: Photo, share_token: str | None, error: str | None = None
+) -> HttpResponse:
+    context = _photo_context(request, photo, share_token)
+    context["tag_error"] = error
+    return render(request, "web/_tags.html", context, status=400 if error else 200)
+
+
+def _tag_action(request: HttpRequest, pk: int, action: Any) -> HttpResponse:
+    token = request.POST.get("s") or None
+    photo = selectors.viewable_photo(request.user, pk, token)
+    if photo is None:
+        raise Http404("No photo with this id, or it is not shared with you.")
+    try:
+        action(photo)
+    except (tag_services.TagRejected, tag_services.TagNotAllowed, PhotoTag.DoesNotExist) as error:
+        return _chips(request, photo, token, error=str(error))
+    return _chips(request, photo, token)
+
+
+@login_required
+@require_POST
+def add_tag(request: HttpRequest, pk: int) -> HttpResponse:
+    return _tag_action(
+        request,
+        pk,
+        lambda photo: tag_services.add_tag(
+            photo=photo, user=signed_in_user(request), name=request.POST.get("name", "")
+        ),
+    )
+
+
+@login_required
+@require_POST
+def tag_vote(request: HttpRequest, pk: int, name: str, action: str) -> HttpResponse:
+    if action == "remove":
+        return _tag_action(
+            request,
+            pk,
+            lambda photo: tag_services.remove_tag(photo=photo, user=signed_in_user(request), name=name),
+        )
+    if action not in {Vote.CONFIRM, Vote.REJECT}:
+        raise Http404("Unknown tag action")
+    return _tag_action(
+        request,
+        pk,
+        lambda photo: tag_services.vote(photo=photo, user=signed_in_user(request), name=name, value=action),
+    )
+
+
+def tag_suggestions(request: HttpRequest) -> HttpResponse:
+    """Autocomplete options for the add-tag box."""
+    query = request.GET.get("name", "").strip()[:100]
+    tags = search_tags(request.user, query, limit=10) if query else []
+    return render(request, "web/_tag_options.html", {"tags": tags})
+
+
+# ---------------------------------------------------------------- upload and accounts
+
+
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "web/upload.html",
+        {"max_upload_mb": settings.MAX_UPLOAD_BYTES / (1024 * 1024), "visibilities": Visibility.choices},
+    )
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    form: UserCreationForm = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        messages.success(request, f"Welcome to Tagloop, {user.username}!")
+        return redirect("web:feed")
+    return render(request, "web/signup.html", {"form": form})
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    template_name = "web/login.html"
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        throttle = ScopedRateThrottle()
+        if not throttle.allow_request(request, SimpleNamespace(throttle_scope="login")):  # type: ignore[arg-type]
+            wait = int(throttle.wait() or 60)
+            response = render(
+                request,
+                self.template_name,
+                {"form": self.get_form(), "throttled": f"Too many attempts. Try again in {wait} seconds."},
+                status=429,
+            )
+            return response
+        return super().post(request, *args, **kwargs)
