@@ -114,7 +114,7 @@ def broker_from_url(redis_url: str, *, var_dir: Path) -> Broker:
         # A task that outlives the visibility timeout would be handed to a second worker.
         return Broker(redis_url, {"visibility_timeout": 6 * 3600})
     folder = var_dir / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return Broker(
         "filesystem://",
@@ -122,6 +122,8 @@ def broker_from_url(redis_url: str, *, var_dir: Path) -> Broker:
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            # Exchange tables; kombu's default is ./control in whatever folder the process started.
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         },
     )

@@ -29,6 +29,12 @@ def shared_fs(settings: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    # The real hasher is slow by design; the tests create many accounts.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def fresh_throttles() -> Iterator[None]:
     # Throttle counters live in the cache; one test's uploads must not throttle the next.
     cache.clear()

@@ -42,7 +42,7 @@ class TestAcceptedImages:
         ],
     )
     def test_an_image_of_each_supported_kind_is_stored_with_thumbnails(
-        self, alice: User, shared_fs: Path, fmt: str, mode: str, color: object, name: str
+        self, alice: User, shared_fs: Path, fmt: str, mode: str, color: tuple[int, ...] | int, name: str
     ) -> None:
         response = upload(client_for(alice), image_bytes(fmt, (80, 60), color, mode), name, caption="Hi")
 
