@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PORT ?= 8000
 # Tests use the real services of this machine (CI starts them if they are down).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tagloop
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
@@ -22,9 +21,9 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
-## make run: the whole platform (web + tagging worker + trainer) on http://127.0.0.1:$(PORT)
+## make run: the whole platform (web + tagging worker + trainer) on http://127.0.0.1:8000 (PORT changes it)
 run: install
-	@$(PY) scripts/run_platform.py --port $(PORT)
+	@$(PY) scripts/run_platform.py $(if $(PORT),--port $(PORT))
 
 ## make test: lint, type checks and the whole test suite against real PostgreSQL, Redis, Celery, Chromium
 test: install-dev services browser

@@ -18,12 +18,13 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+    # An empty value (``NAME=`` in .env) means "not set": compose passes such lines through.
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
-    if raw is None:
+    if raw is None or not raw.strip():
         return default
     value = raw.strip().lower()
     if value in _TRUE:
@@ -48,14 +49,14 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
-    if raw is None:
+    if not raw:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def env_rate(name: str, default: str) -> str:
     """A DRF throttle rate such as ``60/min``."""
-    value = os.environ.get(name, default).strip()
+    value = (os.environ.get(name) or default).strip()
     count, _, period = value.partition("/")
     if not count.isdigit() or period[:1] not in {"s", "m", "h", "d"}:
         raise ImproperlyConfigured(f"{name} must look like '60/min' or '1000/day', got {value!r}")

@@ -19,14 +19,25 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
+def load_dotenv(path: Path) -> None:
+    """Reads KEY=VALUE lines of .env; the real environment wins, as in docker compose."""
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key and not key.startswith("#") and value.strip():
+            os.environ.setdefault(key.strip(), value.strip())
+
+
 def manage(*args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    load_dotenv(ROOT / ".env")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT") or "8000"))
+    parser.add_argument("--host", default=os.environ.get("HOST") or "127.0.0.1")
     args = parser.parse_args()
 
     # A local run is a development run unless the environment says otherwise.

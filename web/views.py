@@ -169,7 +169,8 @@ def _chips(
 ) -> HttpResponse:
     context = _photo_context(request, photo, share_token)
     context["tag_error"] = error
-    return render(request, "web/_tags.html", context, status=400 if error else 200)
+    # 200 even with an error: htmx swaps only successful answers, and the error is in the fragment.
+    return render(request, "web/_tags.html", context)
 
 
 def _tag_action(request: HttpRequest, pk: int, action: Any) -> HttpResponse:
