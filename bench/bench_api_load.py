@@ -1,0 +1,774 @@
+"""API load benchmark: uploads per second and feed latency under N concurrent clients, against
+gunicorn + PostgreSQL on this machine, driven by locust (``bench/locustfile.py``).
+
+    .venv/bin/python bench/bench_api_load.py --duration 60 --clients 8 --out bench/results/api_load.json
+
+What it does, all on this machine:
+
+1. Makes distinct ~170 KB 1024x768 noise JPEGs with Pillow (seed photos and one folder per client).
+2. Drops and creates the PostgreSQL database ``tagloop_bench``, a temporary SHARED_FS and VAR_DIR,
+   runs ``manage.py migrate``, creates one user + token per client and seeds photos through
+   ``api.photos.services.upload_photo`` (so the feed and the tag filter have content).
+3. Starts gunicorn (3 workers x 2 threads by default) and warms it up with a few feed requests.
+4. Runs locust headless twice: an upload-only phase (``UploadUser``) then a feed-only phase
+   (``FeedUser``), each for ``--duration`` seconds with ``--clients`` users and no think time.
+5. Samples the CPU time of gunicorn, locust, PostgreSQL and Redis (psutil) during each phase.
+6. Writes locust's figures, exact percentiles from every request, status codes, the CPU split and
+   machine facts to ``--out``; stops gunicorn, drops the database and flushes Redis db 14, also
+   when something fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import datetime as dt
+import io
+import json
+import math
+import multiprocessing
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg2
+import redis
+import requests
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+DB_NAME = "tagloop_bench"
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+PG_BENCH_DSN = f"host=127.0.0.1 port=5432 user=postgres dbname={DB_NAME}"
+REDIS_URL = "redis://127.0.0.1:6379/14"
+TAGS = ["beach", "city", "dog", "cat", "forest", "mountain", "food", "night", "portrait", "snow"]
+IMAGE_SIZE = (1024, 768)
+# Noise this coarse, upscaled, gives ~170 KB JPEGs at quality 80: a phone photo's decode and
+# thumbnail work at a tenth of the bytes, and every image is different.
+NOISE_SIZE = (128, 96)
+JPEG_QUALITY = 80
+SEED_BASE = 1_000_000  # seed photos use seeds SEED_BASE.., client c uses c * 100_000..
+
+SEED_SCRIPT = r"""
+import json, os, random
+from pathlib import Path
+
+import django
+
+django.setup()
+
+from django.contrib.auth.models import User
+
+from api.accounts.services import token_for
+from api.photos.services import upload_photo
+
+config = json.loads(os.environ["BENCH_SEED_CONFIG"])
+rng = random.Random(7)
+users = [User.objects.create_user(username=name, password=None) for name in config["usernames"]]
+tokens = [{"username": user.username, "token": token_for(user)} for user in users]
+images = sorted(Path(config["seed_dir"]).glob("*.jpg"))
+visibilities = ["public"] * 18 + ["private", "unlisted"]
+for i, path in enumerate(images):
+    upload_photo(
+        owner=users[i % len(users)],
+        data=path.read_bytes(),
+        caption=f"seed photo {i}",
+        visibility=rng.choice(visibilities),
+        tag_names=rng.sample(config["tags"], rng.randint(1, 3)),
+    )
+Path(config["tokens_file"]).write_text(json.dumps(tokens))
+print(f"seeded {len(users)} users and {len(images)} photos")
+"""
+
+
+# ---------------------------------------------------------------- images
+
+
+def noise_jpeg(seed: int) -> bytes:
+    rng = random.Random(seed)
+    noise = Image.frombytes("RGB", NOISE_SIZE, rng.randbytes(NOISE_SIZE[0] * NOISE_SIZE[1] * 3))
+    image = noise.resize(IMAGE_SIZE, Image.Resampling.BICUBIC)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
+
+
+def _write_image(job: tuple[int, str]) -> int:
+    seed, path = job
+    data = noise_jpeg(seed)
+    Path(path).write_bytes(data)
+    return len(data)
+
+
+def make_images(root: Path, *, seed_count: int, clients: int, per_client: int) -> dict[str, Any]:
+    jobs: list[tuple[int, str]] = []
+    (root / "seed").mkdir(parents=True)
+    jobs += [(SEED_BASE + i, str(root / "seed" / f"seed{i:05d}.jpg")) for i in range(seed_count)]
+    for c in range(clients):
+        folder = root / "uploads" / f"client{c}"
+        folder.mkdir(parents=True)
+        jobs += [(c * 100_000 + i, str(folder / f"c{c}-{i:05d}.jpg")) for i in range(per_client)]
+    started = time.perf_counter()
+    with multiprocessing.Pool(os.cpu_count() or 1) as pool:
+        sizes = pool.map(_write_image, jobs, chunksize=16)
+    return {
+        "count": len(sizes),
+        "seed_photos": seed_count,
+        "per_client": per_client,
+        "width": IMAGE_SIZE[0],
+        "height": IMAGE_SIZE[1],
+        "bytes_min": min(sizes),
+        "bytes_mean": round(sum(sizes) / len(sizes)),
+        "bytes_max": max(sizes),
+        "seconds_to_make": round(time.perf_counter() - started, 1),
+    }
+
+
+# ---------------------------------------------------------------- services
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pg_admin(sql: str) -> None:
+    conn = psycopg2.connect(PG_ADMIN_DSN)
+    try:
+        conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def pg_query(sql: str, dsn: str = PG_BENCH_DSN) -> Any:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def drop_database() -> None:
+    pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def run_checked(cmd: list[str], env: dict[str, str], what: str) -> str:
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int, log_path: Path
+) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "api.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+    ]
+    log = log_path.open("wb")
+    # Its own session, so stopping it takes the workers too.
+    return subprocess.Popen(
+        cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def wait_until_up(proc: subprocess.Popen[bytes], base_url: str, token: str, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{tail(log_path)}")
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{base_url}/api/photos/", timeout=5).status_code == 200:
+                break
+        time.sleep(0.3)
+    else:
+        raise RuntimeError(f"gunicorn did not answer within 60 s:\n{tail(log_path)}")
+    # Each worker imports the URLconf, DRF and the views on its first request; do that before timing.
+    headers = {"Authorization": f"Token {token}"}
+
+    def one(i: int) -> int:
+        url = f"{base_url}/api/photos/" + (f"?tag={TAGS[i % len(TAGS)]}" if i % 2 else "")
+        return requests.get(url, headers=headers, timeout=30).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = Counter(pool.map(one, range(48)))
+    if set(codes) != {200}:
+        raise RuntimeError(f"warm-up got {dict(codes)}:\n{tail(log_path)}")
+
+
+def stop_process_group(proc: subprocess.Popen[bytes] | None, grace: float = 15) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------- CPU sampling
+
+
+def _procs_of(root_pid: int) -> Callable[[], list[psutil.Process]]:
+    def find() -> list[psutil.Process]:
+        try:
+            root = psutil.Process(root_pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    return find
+
+
+def _procs_named(name: str) -> Callable[[], list[psutil.Process]]:
+    def find() -> list[psutil.Process]:
+        return [p for p in psutil.process_iter(["name"]) if p.info["name"] == name]
+
+    return find
+
+
+class CpuMonitor(threading.Thread):
+    """Cumulative CPU seconds (user + system) per group of processes, sampled every ``interval``.
+
+    A process seen for the first time counts from zero if it started after the previous sample
+    (new PostgreSQL backends), else from its first sample (processes already running)."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]], interval: float = 0.5):
+        super().__init__(daemon=True)
+        self.groups = groups
+        self.interval = interval
+        self.samples: list[dict[str, Any]] = []
+        self._stop_event = threading.Event()
+        self._base: dict[tuple[int, float], float] = {}
+        self._last: dict[tuple[int, float], tuple[str, float]] = {}
+        self._prev_t = time.time()
+
+    def sample(self) -> None:
+        now = time.time()
+        seen: set[tuple[int, float]] = set()
+        for group, find in self.groups.items():
+            for proc in find():
+                try:
+                    with proc.oneshot():
+                        created = proc.create_time()
+                        times = proc.cpu_times()
+                except psutil.Error:
+                    continue
+                key = (proc.pid, created)
+                if key in seen:
+                    continue
+                seen.add(key)
+                total = times.user + times.system
+                if key not in self._base:
+                    self._base[key] = 0.0 if created >= self._prev_t else total
+                    self._last[key] = (group, total)
+                self._last[key] = (self._last[key][0], total)
+        cumulative = dict.fromkeys(self.groups, 0.0)
+        for key, (group, total) in self._last.items():
+            cumulative[group] += total - self._base[key]
+        system = psutil.cpu_times()
+        self.samples.append({"t": now, "groups": cumulative, "system": system._asdict()})
+        self._prev_t = now
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.sample()
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.sample()
+
+    def window(self, t0: float, t1: float, ncpu: int) -> dict[str, Any]:
+        """CPU use between the samples that bracket [t0, t1], in cores and % of the machine."""
+        before = [s for s in self.samples if s["t"] <= t0] or self.samples[:1]
+        after = [s for s in self.samples if s["t"] >= t1] or self.samples[-1:]
+        a, b = before[-1], after[0]
+        seconds = b["t"] - a["t"]
+        if seconds <= 0:
+            return {}
+        sys_a, sys_b = a["system"], b["system"]
+
+        def d(field: str) -> float:
+            return sys_b.get(field, 0.0) - sys_a.get(field, 0.0)
+
+        busy = sum(d(f) for f in ("user", "nice", "system", "irq", "softirq"))
+        groups = {g: b["groups"][g] - a["groups"][g] for g in self.groups}
+        out: dict[str, Any] = {
+            "window_s": round(seconds, 2),
+            "machine_cores": ncpu,
+            "cores_used": {g: round(v / seconds, 3) for g, v in groups.items()},
+        }
+        out["cores_used"]["other"] = round(max(0.0, busy - sum(groups.values())) / seconds, 3)
+        out["cores_used"]["all_busy"] = round(busy / seconds, 3)
+        out["cores_iowait"] = round(d("iowait") / seconds, 3)
+        out["cores_steal"] = round(d("steal") / seconds, 3)
+        out["cores_idle"] = round(d("idle") / seconds, 3)
+        out["percent_of_machine"] = {g: round(100 * v / ncpu, 1) for g, v in out["cores_used"].items()}
+        out["cpu_seconds"] = {g: round(v, 2) for g, v in groups.items()}
+        return out
+
+
+# ---------------------------------------------------------------- locust
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def summarise_raw(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    times = sorted(r["response_time_ms"] for r in rows)
+    starts = [r["start_time"] for r in rows]
+    ends = [r["start_time"] + r["response_time_ms"] / 1000 for r in rows]
+    span = max(ends) - min(starts) if rows else 0.0
+    ok = sum(1 for r in rows if r["ok"])
+    return {
+        "requests": len(rows),
+        "ok": ok,
+        "failures": len(rows) - ok,
+        "status_codes": dict(sorted(Counter(str(r["status"]) for r in rows).items())),
+        "span_s": round(span, 2),
+        "ok_per_s": round(ok / span, 2) if span else None,
+        "avg_ms": round(sum(times) / len(times), 1) if times else None,
+        "p50_ms": round(percentile(times, 0.50), 1),
+        "p95_ms": round(percentile(times, 0.95), 1),
+        "p99_ms": round(percentile(times, 0.99), 1),
+        "max_ms": round(times[-1], 1) if times else None,
+    }
+
+
+def read_locust_csv(prefix: Path) -> dict[str, Any]:
+    def num(value: str) -> float | None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+
+    endpoints: dict[str, Any] = {}
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            name = row["Name"] if row["Type"] else "Aggregated"
+            endpoints[name] = {
+                "requests": int(row["Request Count"]),
+                "failures": int(row["Failure Count"]),
+                "requests_per_s": round(num(row["Requests/s"]) or 0.0, 2),
+                "failures_per_s": round(num(row["Failures/s"]) or 0.0, 2),
+                "avg_ms": round(num(row["Average Response Time"]) or 0.0, 1),
+                "p50_ms": num(row["50%"]),
+                "p95_ms": num(row["95%"]),
+                "p99_ms": num(row["99%"]),
+                "max_ms": round(num(row["Max Response Time"]) or 0.0, 1),
+                "avg_bytes": round(num(row["Average Content Size"]) or 0.0),
+            }
+    failures = []
+    with contextlib.suppress(FileNotFoundError), open(f"{prefix}_failures.csv", newline="") as handle:
+        failures = [
+            {"name": r["Name"], "error": r["Error"], "occurrences": int(r["Occurrences"])}
+            for r in csv.DictReader(handle)
+        ]
+    return {"endpoints": endpoints, "failure_messages": failures}
+
+
+def run_phase(
+    phase: str,
+    user_class: str,
+    *,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    base_url: str,
+    gunicorn: subprocess.Popen[bytes],
+    work: Path,
+    logs: Path,
+) -> dict[str, Any]:
+    prefix = work / f"locust-{phase}"
+    raw_path = work / f"raw-{phase}.json"
+    log_path = logs / f"locust-{phase}.log"
+    locust_env = {**env, "BENCH_RAW_OUT": str(raw_path)}
+    cmd = [
+        str(Path(sys.executable).parent / "locust"),
+        "-f",
+        str(REPO / "bench" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(args.clients),
+        "-r",
+        str(args.clients),
+        "-t",
+        f"{args.duration}s",
+        "--host",
+        base_url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--exit-code-on-error",
+        "0",
+        user_class,
+    ]
+    print(f"[{phase}] {args.clients} x {user_class} for {args.duration} s ...", flush=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, env=locust_env, stdout=log, stderr=subprocess.STDOUT)
+        monitor = CpuMonitor(
+            {
+                "gunicorn": _procs_of(gunicorn.pid),
+                "locust": _procs_of(proc.pid),
+                "postgres": _procs_named("postgres"),
+                "redis": _procs_named("redis-server"),
+                "runner": _procs_of(os.getpid()),
+            }
+        )
+        monitor.start()
+        try:
+            proc.wait(timeout=args.duration + 120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"locust ({phase}) did not finish:\n{tail(log_path)}") from None
+        finally:
+            monitor.stop()
+    if proc.returncode != 0 or not raw_path.exists():
+        raise RuntimeError(f"locust ({phase}) exited with {proc.returncode}:\n{tail(log_path)}")
+
+    raw = json.loads(raw_path.read_text())
+    rows = raw["requests"]
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_name.setdefault(row["name"], []).append(row)
+    t0 = min(r["start_time"] for r in rows)
+    t1 = max(r["start_time"] + r["response_time_ms"] / 1000 for r in rows)
+    cpu = monitor.window(t0, t1, os.cpu_count() or 1)
+    seconds = cpu.get("window_s") or (t1 - t0)
+    if cpu:
+        # CPU per request: what one request costs, whatever the concurrency.
+        cpu["cpu_ms_per_request"] = {
+            g: round(1000 * cpu["cores_used"][g] * seconds / len(rows), 1)
+            for g in ("gunicorn", "postgres", "locust", "all_busy")
+        }
+    return {
+        "user_class": user_class,
+        "locust": read_locust_csv(prefix),
+        "exact": {"all": summarise_raw(rows), **{n: summarise_raw(r) for n, r in sorted(by_name.items())}},
+        "recycled_uploads": raw.get("recycled_uploads", 0),
+        "cpu": cpu,
+    }
+
+
+# ---------------------------------------------------------------- facts and reading
+
+
+def machine_info() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions = {}
+    for package in (
+        "django",
+        "djangorestframework",
+        "gunicorn",
+        "locust",
+        "psycopg2-binary",
+        "psycopg2",
+        "pillow",
+    ):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    pg = {}
+    with contextlib.suppress(psycopg2.Error):
+        for setting in ("server_version", "shared_buffers", "synchronous_commit", "fsync", "max_connections"):
+            pg[setting] = pg_query(f"SHOW {setting}", PG_ADMIN_DSN)
+    redis_version = None
+    with contextlib.suppress(redis.RedisError):
+        redis_version = redis.Redis.from_url(REDIS_URL).info("server").get("redis_version")
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": versions,
+        "postgres": pg,
+        "redis": redis_version,
+        "git_commit": commit.strip(),
+        "git_worktree_dirty": bool(dirty.strip()),
+        "tmp_filesystem": next(
+            (
+                p.fstype
+                for p in sorted(psutil.disk_partitions(), key=lambda p: -len(p.mountpoint))
+                if tempfile.gettempdir().startswith(p.mountpoint)
+            ),
+            None,
+        ),
+    }
+
+
+def reading(phase: dict[str, Any], name: str) -> list[str]:
+    cpu = phase.get("cpu") or {}
+    if not cpu:
+        return []
+    cores = cpu["cores_used"]
+    ncpu = cpu["machine_cores"]
+    notes = [
+        f"{name}: machine {cpu['percent_of_machine']['all_busy']:.0f}% busy "
+        f"({cores['all_busy']:.2f} of {ncpu} cores): gunicorn {cores['gunicorn']:.2f}, "
+        f"locust {cores['locust']:.2f}, postgres {cores['postgres']:.2f}, redis {cores['redis']:.2f}, "
+        f"other {cores['other']:.2f}; iowait {cpu['cores_iowait']:.2f} cores"
+    ]
+    if cores["all_busy"] >= 0.85 * ncpu:
+        notes.append(
+            f"{name}: the CPUs are saturated, so throughput is CPU-bound on this {ncpu}-core machine; "
+            f"load generator and server share the same cores"
+        )
+    if cores["locust"] >= 0.9:
+        notes.append(f"{name}: locust uses ~1 core (gevent runs on one), so the load generator may limit")
+    per = cpu.get("cpu_ms_per_request", {})
+    if per:
+        notes.append(
+            f"{name}: CPU per request: gunicorn {per['gunicorn']} ms, postgres {per['postgres']} ms, "
+            f"locust {per['locust']} ms, whole machine {per['all_busy']} ms"
+        )
+    return notes
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=60, help="seconds per phase (default 60)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent locust users (default 8)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (default 3)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (default 2)")
+    parser.add_argument("--seed-photos", type=int, default=200, help="photos in the feed before the run")
+    parser.add_argument(
+        "--images-per-client",
+        type=int,
+        default=0,
+        help="distinct upload images per client (default: enough for 40 uploads/s in total)",
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "api_load.json")
+    parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary folder (logs, CSVs)")
+    args = parser.parse_args(argv)
+    if args.images_per_client <= 0:
+        args.images_per_client = math.ceil(40 * args.duration / args.clients) + 10
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup below on SIGTERM too
+    out: Path = args.out if args.out.is_absolute() else Path.cwd() / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    logs = out.parent / f"{out.stem}.logs"
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir()
+    work = Path(tempfile.mkdtemp(prefix="tagloop-bench-"))
+    (work / "shared_fs").mkdir()
+    (work / "var").mkdir()
+    tokens_file = work / "tokens.json"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "api.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+        "REDIS_URL": REDIS_URL,
+        "THROTTLE_UPLOADS": "100000/min",
+        "THROTTLE_LOGIN": "100000/min",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SHARED_FS": str(work / "shared_fs"),
+        "VAR_DIR": str(work / "var"),
+        "BENCH_TOKENS_FILE": str(tokens_file),
+        "BENCH_IMAGES_DIR": str(work / "images" / "uploads"),
+        "BENCH_TAGS": ",".join(TAGS),
+        "PYTHONUNBUFFERED": "1",
+    }
+    gunicorn: subprocess.Popen[bytes] | None = None
+    gunicorn_log = logs / "gunicorn.log"
+    started = dt.datetime.now(dt.UTC)
+    try:
+        print(f"making images in {work} ...", flush=True)
+        images = make_images(
+            work / "images",
+            seed_count=args.seed_photos,
+            clients=args.clients,
+            per_client=args.images_per_client,
+        )
+        print(f"  {images['count']} JPEGs, mean {images['bytes_mean'] / 1024:.0f} KB", flush=True)
+
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        drop_database()
+        pg_admin(f"CREATE DATABASE {DB_NAME}")
+        run_checked([sys.executable, "manage.py", "migrate", "--noinput"], env, "migrate")
+        seed_config = {
+            "usernames": [f"bench{c}" for c in range(args.clients)],
+            "seed_dir": str(work / "images" / "seed"),
+            "tags": TAGS,
+            "tokens_file": str(tokens_file),
+        }
+        seeding = time.perf_counter()
+        print(
+            run_checked(
+                [sys.executable, "-c", SEED_SCRIPT],
+                {**env, "BENCH_SEED_CONFIG": json.dumps(seed_config)},
+                "seeding",
+            ).strip(),
+            f"in {time.perf_counter() - seeding:.1f} s",
+            flush=True,
+        )
+        token = json.loads(tokens_file.read_text())[0]["token"]
+
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        gunicorn = start_gunicorn(env, port, args.workers, args.threads, gunicorn_log)
+        wait_until_up(gunicorn, base_url, token, gunicorn_log)
+        print(f"gunicorn up on {base_url} ({args.workers} workers x {args.threads} threads)", flush=True)
+
+        phases: dict[str, Any] = {}
+        photos = {"before_upload": pg_query("SELECT count(*) FROM photos_photo")}
+        common = {
+            "args": args,
+            "env": env,
+            "base_url": base_url,
+            "gunicorn": gunicorn,
+            "work": work,
+            "logs": logs,
+        }
+        phases["upload"] = run_phase("upload", "UploadUser", **common)
+        photos["after_upload"] = pg_query("SELECT count(*) FROM photos_photo")
+        phases["feed"] = run_phase("feed", "FeedUser", **common)
+        photos["tags"] = pg_query("SELECT count(*) FROM tags_phototag")
+        if gunicorn.poll() is not None:
+            raise RuntimeError(f"gunicorn died during the run:\n{tail(gunicorn_log)}")
+
+        upload = phases["upload"]["exact"]
+        created = upload["all"]["status_codes"].get("201", 0)
+        feed = phases["feed"]["exact"]
+        server_errors = sum(
+            n
+            for p in phases.values()
+            for code, n in p["exact"]["all"]["status_codes"].items()
+            if int(code) >= 500
+        )
+        summary = {
+            "uploads_per_s": upload["all"]["ok_per_s"],
+            "uploads_ok": created,
+            "upload_failures": upload["all"]["failures"],
+            "upload_p50_ms": upload["all"]["p50_ms"],
+            "upload_p95_ms": upload["all"]["p95_ms"],
+            "feed_requests_per_s": round(feed["all"]["requests"] / feed["all"]["span_s"], 2),
+            "feed_p50_ms": feed["all"]["p50_ms"],
+            "feed_p95_ms": feed["all"]["p95_ms"],
+            "feed_failures": feed["all"]["failures"],
+            "server_errors_5xx": server_errors,
+            "rows_match_201s": photos["after_upload"] - photos["before_upload"] == created,
+        }
+        result = {
+            "benchmark": "api_load",
+            "started_at": started.isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "config": {
+                "duration_s": args.duration,
+                "clients": args.clients,
+                "think_time_s": 0,
+                "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
+                "database": "PostgreSQL (fresh database per run), CONN_MAX_AGE=60",
+                "cache": REDIS_URL,
+                "page_size": 24,
+                "feed_mix": "50% GET /api/photos/, 50% GET /api/photos/?tag=<one of 10 tags>",
+                "upload": "multipart image + caption + one tag; every file distinct",
+                "percentiles": "exact: linear interpolation over every request; "
+                "locust: its CSV (rounded to 10 ms above 100 ms)",
+            },
+            "images": images,
+            "photos": photos,
+            "machine": machine_info(),
+            "summary": summary,
+            "reading": reading(phases["upload"], "upload") + reading(phases["feed"], "feed"),
+            "phases": phases,
+        }
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print_summary(result, out)
+        return 0
+    finally:
+        stop_process_group(gunicorn)
+        with contextlib.suppress(psycopg2.Error):
+            drop_database()
+        with contextlib.suppress(redis.RedisError):
+            redis.Redis.from_url(REDIS_URL).flushdb()
+        if args.keep_tmp:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def print_summary(result: dict[str, Any], out: Path) -> None:
+    s = result["summary"]
+    m = result["machine"]
+    print()
+    print(f"machine: {m['nproc']} x {m['cpu_model']}, {m['memory_gib']} GiB")
+    print(
+        f"uploads: {s['uploads_per_s']}/s ({s['uploads_ok']} created, {s['upload_failures']} failed), "
+        f"p50 {s['upload_p50_ms']} ms, p95 {s['upload_p95_ms']} ms"
+    )
+    print(
+        f"feed:    {s['feed_requests_per_s']} req/s, p50 {s['feed_p50_ms']} ms, p95 {s['feed_p95_ms']} ms, "
+        f"{s['feed_failures']} failed"
+    )
+    print(f"5xx: {s['server_errors_5xx']}; DB rows match 201s: {s['rows_match_201s']}")
+    for line in result["reading"]:
+        print(f"  - {line}")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
