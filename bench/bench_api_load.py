@@ -40,7 +40,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
@@ -249,65 +248,76 @@ def tail(path: Path, lines: int = 60) -> str:
 # ---------------------------------------------------------------- CPU sampling
 
 
-def _procs_of(root_pid: int) -> Callable[[], list[psutil.Process]]:
-    def find() -> list[psutil.Process]:
-        try:
-            root = psutil.Process(root_pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
-
-    return find
+GROUPS = ("gunicorn", "locust", "postgres", "postgres_bg", "redis", "runner", "kernel", "other")
 
 
-def _procs_named(name: str) -> Callable[[], list[psutil.Process]]:
-    def find() -> list[psutil.Process]:
-        return [p for p in psutil.process_iter(["name"]) if p.info["name"] == name]
-
-    return find
+def _tree(pid: int) -> set[int]:
+    try:
+        root = psutil.Process(pid)
+        return {pid, *(child.pid for child in root.children(recursive=True))}
+    except psutil.Error:
+        return set()
 
 
 class CpuMonitor(threading.Thread):
-    """Cumulative CPU seconds (user + system) per group of processes, sampled every ``interval``.
+    """CPU seconds (user + system) of every process on the machine, by group, sampled every ``interval``.
 
-    A process seen for the first time counts from zero if it started after the previous sample
-    (new PostgreSQL backends), else from its first sample (processes already running)."""
+    Groups: the gunicorn tree, the locust tree, this runner, PostgreSQL backends of the bench
+    database, PostgreSQL's shared background processes (WAL writer, checkpointer...), Redis,
+    kernel threads, and everything else ("other": anything not part of the benchmark, e.g. another
+    person's tests, which would skew the figures). A process first seen after the previous sample
+    counts from zero; one already running counts from its first sample."""
 
-    def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]], interval: float = 0.5):
+    def __init__(self, *, gunicorn_pid: int, locust_pid: int, interval: float = 1.0):
         super().__init__(daemon=True)
-        self.groups = groups
+        self.gunicorn_pid = gunicorn_pid
+        self.locust_pid = locust_pid
         self.interval = interval
         self.samples: list[dict[str, Any]] = []
         self._stop_event = threading.Event()
+        self._group: dict[tuple[int, float], str] = {}
         self._base: dict[tuple[int, float], float] = {}
-        self._last: dict[tuple[int, float], tuple[str, float]] = {}
+        self._last: dict[tuple[int, float], float] = {}
         self._prev_t = time.time()
+
+    def _classify(self, proc: psutil.Process, trees: dict[str, set[int]]) -> str:
+        for group, pids in trees.items():
+            if proc.pid in pids:
+                return group
+        name = proc.info["name"] or ""
+        if name == "postgres":
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if f" {DB_NAME} " in cmdline:
+                return "postgres"
+            # Backends name a client address; the shared background processes do not.
+            return "other:" if ("(" in cmdline or "[local]" in cmdline) else "postgres_bg"
+        if name == "redis-server":
+            return "redis"
+        if proc.pid == 2 or proc.info["ppid"] == 2:
+            return "kernel"
+        return f"other:{name}"
 
     def sample(self) -> None:
         now = time.time()
-        seen: set[tuple[int, float]] = set()
-        for group, find in self.groups.items():
-            for proc in find():
-                try:
-                    with proc.oneshot():
-                        created = proc.create_time()
-                        times = proc.cpu_times()
-                except psutil.Error:
-                    continue
-                key = (proc.pid, created)
-                if key in seen:
-                    continue
-                seen.add(key)
-                total = times.user + times.system
-                if key not in self._base:
-                    self._base[key] = 0.0 if created >= self._prev_t else total
-                    self._last[key] = (group, total)
-                self._last[key] = (self._last[key][0], total)
-        cumulative = dict.fromkeys(self.groups, 0.0)
-        for key, (group, total) in self._last.items():
-            cumulative[group] += total - self._base[key]
-        system = psutil.cpu_times()
-        self.samples.append({"t": now, "groups": cumulative, "system": system._asdict()})
+        trees = {
+            "gunicorn": _tree(self.gunicorn_pid),
+            "locust": _tree(self.locust_pid),
+            "runner": _tree(os.getpid()),
+        }
+        for proc in psutil.process_iter(["name", "cmdline", "ppid", "create_time", "cpu_times"]):
+            created, times = proc.info["create_time"], proc.info["cpu_times"]
+            if created is None or times is None:
+                continue
+            key = (proc.pid, created)
+            if key not in self._group:
+                self._group[key] = self._classify(proc, trees)
+                self._base[key] = 0.0 if created >= self._prev_t else times.user + times.system
+            self._last[key] = times.user + times.system
+        cumulative: dict[str, float] = {}
+        for key, total in self._last.items():
+            group = self._group[key]
+            cumulative[group] = cumulative.get(group, 0.0) + total - self._base[key]
+        self.samples.append({"t": now, "groups": cumulative, "system": psutil.cpu_times()._asdict()})
         self._prev_t = now
 
     def run(self) -> None:
@@ -328,26 +338,54 @@ class CpuMonitor(threading.Thread):
         seconds = b["t"] - a["t"]
         if seconds <= 0:
             return {}
-        sys_a, sys_b = a["system"], b["system"]
 
         def d(field: str) -> float:
-            return sys_b.get(field, 0.0) - sys_a.get(field, 0.0)
+            return b["system"].get(field, 0.0) - a["system"].get(field, 0.0)
+
+        def used(group: str) -> float:
+            return b["groups"].get(group, 0.0) - a["groups"].get(group, 0.0)
 
         busy = sum(d(f) for f in ("user", "nice", "system", "irq", "softirq"))
-        groups = {g: b["groups"][g] - a["groups"][g] for g in self.groups}
-        out: dict[str, Any] = {
+        cores = {g: used(g) / seconds for g in GROUPS if g != "other"}
+        others = {g.split(":", 1)[1]: used(g) / seconds for g in b["groups"] if g.startswith("other")}
+        cores["other"] = sum(others.values())
+        cores["all_busy"] = busy / seconds
+        # Interrupts and accounting granularity: what the process sums do not explain.
+        cores["unattributed"] = max(0.0, cores["all_busy"] - sum(v for g, v in cores.items() if g in GROUPS))
+        top_other = sorted(
+            ((v, n or "postgres backend of another database") for n, v in others.items()), reverse=True
+        )
+        return {
             "window_s": round(seconds, 2),
             "machine_cores": ncpu,
-            "cores_used": {g: round(v / seconds, 3) for g, v in groups.items()},
+            "cores_used": {g: round(v, 3) for g, v in cores.items()},
+            "percent_of_machine": {g: round(100 * v / ncpu, 1) for g, v in cores.items()},
+            "cores_iowait": round(d("iowait") / seconds, 3),
+            "cores_steal": round(d("steal") / seconds, 3),
+            "cores_idle": round(d("idle") / seconds, 3),
+            "top_other_processes": [
+                {"name": n, "cores": round(v, 3)} for v, n in top_other[:5] if v >= 0.005
+            ],
         }
-        out["cores_used"]["other"] = round(max(0.0, busy - sum(groups.values())) / seconds, 3)
-        out["cores_used"]["all_busy"] = round(busy / seconds, 3)
-        out["cores_iowait"] = round(d("iowait") / seconds, 3)
-        out["cores_steal"] = round(d("steal") / seconds, 3)
-        out["cores_idle"] = round(d("idle") / seconds, 3)
-        out["percent_of_machine"] = {g: round(100 * v / ncpu, 1) for g, v in out["cores_used"].items()}
-        out["cpu_seconds"] = {g: round(v, 2) for g, v in groups.items()}
-        return out
+
+
+def wait_for_quiet(limit_s: float, threshold_cores: float = 0.25) -> dict[str, Any]:
+    """Wait (up to ``limit_s``) until the machine is nearly idle over 3 s, so a phase does not start
+    while something else (another person's tests) is using the cores. Reports what it saw."""
+    started = time.monotonic()
+    while True:
+        a = psutil.cpu_times()
+        time.sleep(3)
+        b = psutil.cpu_times()
+        busy = sum(getattr(b, f) - getattr(a, f) for f in ("user", "nice", "system", "irq", "softirq")) / 3
+        waited = time.monotonic() - started
+        if busy <= threshold_cores or waited >= limit_s:
+            return {
+                "busy_cores_before": round(busy, 3),
+                "waited_s": round(waited, 1),
+                "quiet": busy <= threshold_cores,
+            }
+        print(f"  machine busy ({busy:.2f} cores in use by others); waiting ...", flush=True)
 
 
 # ---------------------------------------------------------------- locust
@@ -429,7 +467,8 @@ def run_phase(
     prefix = work / f"locust-{phase}"
     raw_path = work / f"raw-{phase}.json"
     log_path = logs / f"locust-{phase}.log"
-    locust_env = {**env, "BENCH_RAW_OUT": str(raw_path)}
+    final_prefix = work / f"locust-{phase}-final"
+    locust_env = {**env, "BENCH_RAW_OUT": str(raw_path), "BENCH_FINAL_CSV": str(final_prefix)}
     cmd = [
         str(Path(sys.executable).parent / "locust"),
         "-f",
@@ -448,20 +487,16 @@ def run_phase(
         "--only-summary",
         "--exit-code-on-error",
         "0",
+        # Let requests in flight at the end finish, so every upload the server stored is counted.
+        "--stop-timeout",
+        "30",
         user_class,
     ]
+    quiet = wait_for_quiet(args.quiet_wait)
     print(f"[{phase}] {args.clients} x {user_class} for {args.duration} s ...", flush=True)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, env=locust_env, stdout=log, stderr=subprocess.STDOUT)
-        monitor = CpuMonitor(
-            {
-                "gunicorn": _procs_of(gunicorn.pid),
-                "locust": _procs_of(proc.pid),
-                "postgres": _procs_named("postgres"),
-                "redis": _procs_named("redis-server"),
-                "runner": _procs_of(os.getpid()),
-            }
-        )
+        monitor = CpuMonitor(gunicorn_pid=gunicorn.pid, locust_pid=proc.pid)
         monitor.start()
         try:
             proc.wait(timeout=args.duration + 120)
@@ -487,13 +522,15 @@ def run_phase(
         # CPU per request: what one request costs, whatever the concurrency.
         cpu["cpu_ms_per_request"] = {
             g: round(1000 * cpu["cores_used"][g] * seconds / len(rows), 1)
-            for g in ("gunicorn", "postgres", "locust", "all_busy")
+            for g in ("gunicorn", "postgres", "postgres_bg", "locust", "all_busy")
         }
     return {
         "user_class": user_class,
-        "locust": read_locust_csv(prefix),
+        # The final CSV (written by the locustfile at exit); locust's own --csv snapshot as a fallback.
+        "locust": read_locust_csv(final_prefix if Path(f"{final_prefix}_stats.csv").exists() else prefix),
         "exact": {"all": summarise_raw(rows), **{n: summarise_raw(r) for n, r in sorted(by_name.items())}},
         "recycled_uploads": raw.get("recycled_uploads", 0),
+        "before_phase": quiet,
         "cpu": cpu,
     }
 
@@ -552,29 +589,33 @@ def machine_info() -> dict[str, Any]:
 
 
 def reading(phase: dict[str, Any], name: str) -> list[str]:
+    """Plain statements derived from the measured CPU split; the judgement stays with the reader."""
     cpu = phase.get("cpu") or {}
     if not cpu:
         return []
-    cores = cpu["cores_used"]
+    c = cpu["cores_used"]
     ncpu = cpu["machine_cores"]
     notes = [
-        f"{name}: machine {cpu['percent_of_machine']['all_busy']:.0f}% busy "
-        f"({cores['all_busy']:.2f} of {ncpu} cores): gunicorn {cores['gunicorn']:.2f}, "
-        f"locust {cores['locust']:.2f}, postgres {cores['postgres']:.2f}, redis {cores['redis']:.2f}, "
-        f"other {cores['other']:.2f}; iowait {cpu['cores_iowait']:.2f} cores"
+        f"{name}: machine {cpu['percent_of_machine']['all_busy']:.0f}% busy ({c['all_busy']:.2f} of {ncpu} "
+        f"cores): gunicorn {c['gunicorn']:.2f}, locust {c['locust']:.2f}, postgres backends "
+        f"{c['postgres']:.2f} + background {c['postgres_bg']:.2f}, redis {c['redis']:.2f}, kernel threads "
+        f"{c['kernel']:.2f}, runner {c['runner']:.2f}, not ours {c['other']:.2f}, unattributed "
+        f"{c['unattributed']:.2f}; iowait {cpu['cores_iowait']:.2f} cores"
     ]
-    if cores["all_busy"] >= 0.85 * ncpu:
+    if c["all_busy"] >= 0.85 * ncpu:
+        notes.append(f"{name}: CPU-saturated; load generator and server share the same {ncpu} cores")
+    if c["other"] >= 0.1:
+        tops = ", ".join(f"{p['name']} {p['cores']:.2f}" for p in cpu["top_other_processes"])
         notes.append(
-            f"{name}: the CPUs are saturated, so throughput is CPU-bound on this {ncpu}-core machine; "
-            f"load generator and server share the same cores"
+            f"{name}: WARNING other programs used {c['other']:.2f} cores ({tops}); figures are skewed"
         )
-    if cores["locust"] >= 0.9:
+    if c["locust"] >= 0.9:
         notes.append(f"{name}: locust uses ~1 core (gevent runs on one), so the load generator may limit")
     per = cpu.get("cpu_ms_per_request", {})
     if per:
         notes.append(
-            f"{name}: CPU per request: gunicorn {per['gunicorn']} ms, postgres {per['postgres']} ms, "
-            f"locust {per['locust']} ms, whole machine {per['all_busy']} ms"
+            f"{name}: CPU per request: gunicorn {per['gunicorn']} ms, postgres {per['postgres']} + "
+            f"{per['postgres_bg']} ms, locust {per['locust']} ms, whole machine {per['all_busy']} ms"
         )
     return notes
 
@@ -596,6 +637,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="distinct upload images per client (default: enough for 40 uploads/s in total)",
     )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "api_load.json")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=300,
+        help="before each phase, wait up to this many seconds for other load on the machine to stop",
+    )
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary folder (logs, CSVs)")
     args = parser.parse_args(argv)
     if args.images_per_client <= 0:
@@ -727,7 +774,7 @@ def main(argv: list[str] | None = None) -> int:
                 "feed_mix": "50% GET /api/photos/, 50% GET /api/photos/?tag=<one of 10 tags>",
                 "upload": "multipart image + caption + one tag; every file distinct",
                 "percentiles": "exact: linear interpolation over every request; "
-                "locust: its CSV (rounded to 10 ms above 100 ms)",
+                "locust: its final CSV (rounds times to 2 significant digits above 100 ms)",
             },
             "images": images,
             "photos": photos,

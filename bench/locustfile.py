@@ -14,6 +14,9 @@ Inputs come from environment variables that the runner sets:
 - ``BENCH_TAGS``: comma-separated tag names used in uploads and in ``?tag=`` feed queries.
 - ``BENCH_RAW_OUT`` (optional): where to write every request's name, status, latency and time, so the
   runner can compute exact percentiles (locust's own CSV rounds times above 100 ms).
+- ``BENCH_FINAL_CSV`` (optional): a prefix for ``_stats.csv`` and ``_failures.csv`` written when
+  locust quits. ``--csv`` files are rewritten once a second and locust 2.47 does not write them
+  again at the end, so they can miss the last second of the run; these final ones do not.
 
 The users have no think time: each keeps exactly one request in flight, so ``-u 8`` means eight
 concurrent clients and the run measures the server's capacity at that concurrency.
@@ -21,6 +24,7 @@ concurrent clients and the run measures the server's capacity at that concurrenc
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import os
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from locust import HttpUser, constant, events, task
+from locust.env import Environment
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 UPLOAD_NAME = "POST /api/photos/ [upload]"
 FEED_NAME = "GET /api/photos/ [feed]"
@@ -142,9 +148,16 @@ def _record(
 
 
 @events.quitting.add_listener
-def _write_raw(**_: Any) -> None:
+def _write_results(environment: Environment, **_: Any) -> None:
     path = os.environ.get("BENCH_RAW_OUT")
     if path:
         fields = ["name", "status", "response_time_ms", "start_time", "ok"]
         rows = [dict(zip(fields, row, strict=True)) for row in _raw]
         Path(path).write_text(json.dumps({"requests": rows, "recycled_uploads": _recycled}))
+    prefix = os.environ.get("BENCH_FINAL_CSV")
+    if prefix:
+        writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+        with open(f"{prefix}_stats.csv", "w", newline="") as handle:
+            writer.requests_csv(csv.writer(handle))
+        with open(f"{prefix}_failures.csv", "w", newline="") as handle:
+            writer.failures_csv(csv.writer(handle))

@@ -91,7 +91,13 @@ def search(request: HttpRequest) -> HttpResponse:
     text = request.GET.get("q", "").strip()[:200]
     photos = selectors.search_photos(request.user, tags=tags, text=text or None)
     return _gallery(
-        request, photos, "web/search.html", tags=tags, text=text, error=error, searched=bool(tags or text)
+        request,
+        photos,
+        "web/search.html",
+        searched_tags=tags,
+        text=text,
+        error=error,
+        searched=bool(tags or text),
     )
 
 
