@@ -11,6 +11,7 @@ from api.config import (
     broker_from_url,
     database_from_url,
     env_bool,
+    env_choice,
     env_int,
     env_list,
     env_rate,
@@ -141,6 +142,15 @@ TAG_MAX_LENGTH = env_int("TAG_MAX_LENGTH", 50, minimum=2)
 # Distinct people who must vouch for a tag someone other than the owner added.
 TAG_CONFIRMATIONS_REQUIRED = env_int("TAG_CONFIRMATIONS_REQUIRED", 2, minimum=1)
 
+# Auto-tagging (the tagging worker).
+TAGGER_BATCH_SIZE = env_int("TAGGER_BATCH_SIZE", 16, minimum=1)
+TAGGER_MAX_SUGGESTIONS = env_int("TAGGER_MAX_SUGGESTIONS", 5, minimum=1)
+TAGGER_DEVICE = env_choice("TAGGER_DEVICE", "auto", ["auto", "cpu", "cuda"])
+# A claim older than this means its worker died; the sweep hands the photo to another.
+TAGGER_STALE_CLAIM_SECONDS = env_int("TAGGER_STALE_CLAIM_SECONDS", 600, minimum=10)
+TAGGER_SWEEP_SECONDS = env_int("TAGGER_SWEEP_SECONDS", 60, minimum=5)
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -192,6 +202,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-tagging-claims": {
+        "task": "api.tagging.tasks.sweep",
+        "schedule": float(TAGGER_SWEEP_SECONDS),
+    },
+}
 
 # Behind nginx (compose) the site runs on HTTPS; these are the secure defaults there.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

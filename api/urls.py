@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from api.accounts import views as accounts
 from api.photos import views as photos
+from api.tagging import views as tagging
 from api.tags import views as tags
 from api.tags.models import Vote
 
@@ -28,6 +29,7 @@ api_patterns: list[URLPattern | URLResolver] = [
         name="photo-tag-reject",
     ),
     path("tags/", tags.TagSearchView.as_view(), name="tag-search"),
+    path("system/", tagging.SystemView.as_view(), name="system"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     *router.urls,

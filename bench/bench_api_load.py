@@ -278,6 +278,8 @@ class CpuMonitor(threading.Thread):
         self._group: dict[tuple[int, float], str] = {}
         self._base: dict[tuple[int, float], float] = {}
         self._last: dict[tuple[int, float], float] = {}
+        self._wbase: dict[tuple[int, float], float] = {}
+        self._wlast: dict[tuple[int, float], float] = {}
         self._prev_t = time.time()
 
     def _classify(self, proc: psutil.Process, trees: dict[str, set[int]]) -> str:
@@ -304,20 +306,36 @@ class CpuMonitor(threading.Thread):
             "locust": _tree(self.locust_pid),
             "runner": _tree(os.getpid()),
         }
-        for proc in psutil.process_iter(["name", "cmdline", "ppid", "create_time", "cpu_times"]):
-            created, times = proc.info["create_time"], proc.info["cpu_times"]
+        attrs = ["name", "cmdline", "ppid", "create_time", "cpu_times", "io_counters"]
+        for proc in psutil.process_iter(attrs):
+            created, times, io_ = proc.info["create_time"], proc.info["cpu_times"], proc.info["io_counters"]
             if created is None or times is None:
                 continue
             key = (proc.pid, created)
+            written = float(io_.write_bytes) if io_ is not None else 0.0
             if key not in self._group:
                 self._group[key] = self._classify(proc, trees)
-                self._base[key] = 0.0 if created >= self._prev_t else times.user + times.system
+                new = created >= self._prev_t
+                self._base[key] = 0.0 if new else times.user + times.system
+                self._wbase[key] = 0.0 if new else written
             self._last[key] = times.user + times.system
+            self._wlast[key] = written
         cumulative: dict[str, float] = {}
+        writes: dict[str, float] = {}
         for key, total in self._last.items():
             group = self._group[key]
             cumulative[group] = cumulative.get(group, 0.0) + total - self._base[key]
-        self.samples.append({"t": now, "groups": cumulative, "system": psutil.cpu_times()._asdict()})
+            writes[group] = writes.get(group, 0.0) + self._wlast[key] - self._wbase[key]
+        disk = psutil.disk_io_counters()
+        self.samples.append(
+            {
+                "t": now,
+                "groups": cumulative,
+                "writes": writes,
+                "system": psutil.cpu_times()._asdict(),
+                "disk": disk._asdict() if disk is not None else {},
+            }
+        )
         self._prev_t = now
 
     def run(self) -> None:
@@ -366,26 +384,54 @@ class CpuMonitor(threading.Thread):
             "top_other_processes": [
                 {"name": n, "cores": round(v, 3)} for v, n in top_other[:5] if v >= 0.005
             ],
+            "disk": self._disk(a, b, seconds),
+        }
+
+    @staticmethod
+    def _disk(a: dict[str, Any], b: dict[str, Any], seconds: float) -> dict[str, Any]:
+        """Block-device traffic (all disks), and what each group wrote to files (/proc/PID/io
+        write_bytes, counted when pages are dirtied: it can run ahead of the device figures)."""
+
+        def d(field: str) -> float:
+            return b["disk"].get(field, 0.0) - a["disk"].get(field, 0.0)
+
+        by_group: dict[str, float] = {}
+        for group in b["writes"]:
+            name = "other" if group.startswith("other") else group
+            by_group[name] = by_group.get(name, 0.0) + b["writes"][group] - a["writes"].get(group, 0.0)
+        return {
+            "write_mb_per_s": round(d("write_bytes") / seconds / 1e6, 2),
+            "writes_per_s": round(d("write_count") / seconds, 1),
+            "read_mb_per_s": round(d("read_bytes") / seconds / 1e6, 2),
+            "busy_percent": round(100 * d("busy_time") / 1000 / seconds, 1),
+            "written_mb_per_s_by_group": {
+                g: round(v / seconds / 1e6, 2) for g, v in sorted(by_group.items()) if v > 0
+            },
         }
 
 
 def wait_for_quiet(limit_s: float, threshold_cores: float = 0.25) -> dict[str, Any]:
-    """Wait (up to ``limit_s``) until the machine is nearly idle over 3 s, so a phase does not start
-    while something else (another person's tests) is using the cores. Reports what it saw."""
+    """Wait (up to ``limit_s``) until the machine is nearly idle over 3 s (CPU busy and I/O wait each
+    under ``threshold_cores``), so a phase does not start while something else (another person's
+    tests, a package install) is using the cores or the disk. Reports what it saw."""
     started = time.monotonic()
     while True:
         a = psutil.cpu_times()
         time.sleep(3)
         b = psutil.cpu_times()
-        busy = sum(getattr(b, f) - getattr(a, f) for f in ("user", "nice", "system", "irq", "softirq")) / 3
+        fields = ("user", "nice", "system", "irq", "softirq")
+        busy = sum(getattr(b, f) - getattr(a, f) for f in fields) / 3
+        iowait = (b.iowait - a.iowait) / 3
         waited = time.monotonic() - started
-        if busy <= threshold_cores or waited >= limit_s:
+        quiet = busy <= threshold_cores and iowait <= threshold_cores
+        if quiet or waited >= limit_s:
             return {
                 "busy_cores_before": round(busy, 3),
+                "iowait_cores_before": round(iowait, 3),
                 "waited_s": round(waited, 1),
-                "quiet": busy <= threshold_cores,
+                "quiet": quiet,
             }
-        print(f"  machine busy ({busy:.2f} cores in use by others); waiting ...", flush=True)
+        print(f"  machine busy ({busy:.2f} cores busy, {iowait:.2f} in I/O wait); waiting ...", flush=True)
 
 
 # ---------------------------------------------------------------- locust
@@ -419,6 +465,21 @@ def summarise_raw(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "p99_ms": round(percentile(times, 0.99), 1),
         "max_ms": round(times[-1], 1) if times else None,
     }
+
+
+def per_client(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    clients: dict[int, list[float]] = {}
+    for row in rows:
+        clients.setdefault(row.get("client", -1), []).append(row["response_time_ms"])
+    out = {}
+    for client, times in sorted(clients.items()):
+        times.sort()
+        out[str(client)] = {
+            "requests": len(times),
+            "p50_ms": round(percentile(times, 0.5), 1),
+            "p95_ms": round(percentile(times, 0.95), 1),
+        }
+    return out
 
 
 def read_locust_csv(prefix: Path) -> dict[str, Any]:
@@ -529,6 +590,9 @@ def run_phase(
         # The final CSV (written by the locustfile at exit); locust's own --csv snapshot as a fallback.
         "locust": read_locust_csv(final_prefix if Path(f"{final_prefix}_stats.csv").exists() else prefix),
         "exact": {"all": summarise_raw(rows), **{n: summarise_raw(r) for n, r in sorted(by_name.items())}},
+        # Each client keeps one keep-alive connection, which stays on the gunicorn worker that accepted
+        # it: unequal figures here mean some workers serve more clients than others.
+        "per_client": per_client(rows),
         "recycled_uploads": raw.get("recycled_uploads", 0),
         "before_phase": quiet,
         "cpu": cpu,
@@ -602,6 +666,17 @@ def reading(phase: dict[str, Any], name: str) -> list[str]:
         f"{c['kernel']:.2f}, runner {c['runner']:.2f}, not ours {c['other']:.2f}, unattributed "
         f"{c['unattributed']:.2f}; iowait {cpu['cores_iowait']:.2f} cores"
     ]
+    disk = cpu.get("disk") or {}
+    if disk:
+        groups = ", ".join(f"{g} {v}" for g, v in disk["written_mb_per_s_by_group"].items())
+        notes.append(
+            f"{name}: disk {disk['write_mb_per_s']} MB/s written in {disk['writes_per_s']} writes/s, "
+            f"busy {disk['busy_percent']}% of the time; written by: {groups} (MB/s)"
+        )
+        if disk["written_mb_per_s_by_group"].get("other", 0) >= 1:
+            notes.append(f"{name}: WARNING other programs wrote to disk during the phase; figures are skewed")
+    if cpu["cores_iowait"] >= 0.3:
+        notes.append(f"{name}: {cpu['cores_iowait']:.2f} cores idle waiting for I/O: the disk limits too")
     if c["all_busy"] >= 0.85 * ncpu:
         notes.append(f"{name}: CPU-saturated; load generator and server share the same {ncpu} cores")
     if c["other"] >= 0.1:
@@ -611,6 +686,12 @@ def reading(phase: dict[str, Any], name: str) -> list[str]:
         )
     if c["locust"] >= 0.9:
         notes.append(f"{name}: locust uses ~1 core (gevent runs on one), so the load generator may limit")
+    spread = [c["p50_ms"] for c in phase.get("per_client", {}).values()]
+    if spread and min(spread) > 0 and max(spread) / min(spread) >= 2:
+        notes.append(
+            f"{name}: per-client p50 ranges {min(spread):.0f}-{max(spread):.0f} ms: clients' connections are "
+            f"unevenly spread over the gunicorn workers (see per_client)"
+        )
     per = cpu.get("cpu_ms_per_request", {})
     if per:
         notes.append(
@@ -642,6 +723,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=300,
         help="before each phase, wait up to this many seconds for other load on the machine to stop",
+    )
+    parser.add_argument(
+        "--connection",
+        choices=["keep-alive", "close"],
+        default="keep-alive",
+        help="keep-alive: each client keeps one connection (locust's default); close: a new connection "
+        "per request, as nginx's default proxying does (default keep-alive)",
     )
     parser.add_argument("--keep-tmp", action="store_true", help="keep the temporary folder (logs, CSVs)")
     args = parser.parse_args(argv)
@@ -677,6 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         "BENCH_TOKENS_FILE": str(tokens_file),
         "BENCH_IMAGES_DIR": str(work / "images" / "uploads"),
         "BENCH_TAGS": ",".join(TAGS),
+        "BENCH_CONNECTION": args.connection,
         "PYTHONUNBUFFERED": "1",
     }
     gunicorn: subprocess.Popen[bytes] | None = None
@@ -758,6 +847,9 @@ def main(argv: list[str] | None = None) -> int:
             "feed_failures": feed["all"]["failures"],
             "server_errors_5xx": server_errors,
             "rows_match_201s": photos["after_upload"] - photos["before_upload"] == created,
+            # CPU cores used by programs outside the benchmark; above ~0.1 the figures are skewed.
+            "other_cores": {n: (p["cpu"].get("cores_used") or {}).get("other") for n, p in phases.items()},
+            "iowait_cores": {n: p["cpu"].get("cores_iowait") for n, p in phases.items()},
         }
         result = {
             "benchmark": "api_load",
@@ -767,6 +859,7 @@ def main(argv: list[str] | None = None) -> int:
                 "duration_s": args.duration,
                 "clients": args.clients,
                 "think_time_s": 0,
+                "connection": args.connection,
                 "gunicorn": {"workers": args.workers, "threads": args.threads, "worker_class": "gthread"},
                 "database": "PostgreSQL (fresh database per run), CONN_MAX_AGE=60",
                 "cache": REDIS_URL,
@@ -812,6 +905,7 @@ def print_summary(result: dict[str, Any], out: Path) -> None:
         f"{s['feed_failures']} failed"
     )
     print(f"5xx: {s['server_errors_5xx']}; DB rows match 201s: {s['rows_match_201s']}")
+    print(f"CPU used by other programs (cores): {s['other_cores']}; I/O wait (cores): {s['iowait_cores']}")
     for line in result["reading"]:
         print(f"  - {line}")
     print(f"wrote {out}")

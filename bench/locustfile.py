@@ -14,6 +14,8 @@ Inputs come from environment variables that the runner sets:
 - ``BENCH_TAGS``: comma-separated tag names used in uploads and in ``?tag=`` feed queries.
 - ``BENCH_RAW_OUT`` (optional): where to write every request's name, status, latency and time, so the
   runner can compute exact percentiles (locust's own CSV rounds times above 100 ms).
+- ``BENCH_CONNECTION`` (optional): ``close`` sends ``Connection: close``, so every request opens a new
+  connection (as nginx proxies by default); otherwise each user keeps one keep-alive connection.
 - ``BENCH_FINAL_CSV`` (optional): a prefix for ``_stats.csv`` and ``_failures.csv`` written when
   locust quits. ``--csv`` files are rewritten once a second and locust 2.47 does not write them
   again at the end, so they can miss the last second of the run; these final ones do not.
@@ -42,7 +44,7 @@ FEED_NAME = "GET /api/photos/ [feed]"
 TAG_FEED_NAME = "GET /api/photos/?tag= [tag feed]"
 
 _slots = itertools.count()
-_raw: list[tuple[str, int, float, float, bool]] = []
+_raw: list[tuple[str, int, float, float, bool, int]] = []
 _recycled = 0
 
 
@@ -75,7 +77,13 @@ class _TokenUser(HttpUser):
         self.slot = next(_slots) % len(tokens)
         self.username = tokens[self.slot]["username"]
         self.client.headers["Authorization"] = f"Token {tokens[self.slot]['token']}"
+        if os.environ.get("BENCH_CONNECTION") == "close":
+            self.client.headers["Connection"] = "close"
         self.tags = _tags()
+
+    def context(self) -> dict[str, Any]:
+        # Passed to request events: lets the runner break latency down per client (per connection).
+        return {"client": getattr(self, "slot", -1)}
 
 
 class UploadUser(_TokenUser):
@@ -141,17 +149,21 @@ def _record(
     response: Any = None,
     exception: BaseException | None = None,
     start_time: float | None = None,
+    context: dict[str, Any] | None = None,
     **_: Any,
 ) -> None:
     status = getattr(response, "status_code", 0) or 0
-    _raw.append((name, int(status), float(response_time), float(start_time or 0.0), exception is None))
+    client = int((context or {}).get("client", -1))
+    _raw.append(
+        (name, int(status), float(response_time), float(start_time or 0.0), exception is None, client)
+    )
 
 
 @events.quitting.add_listener
 def _write_results(environment: Environment, **_: Any) -> None:
     path = os.environ.get("BENCH_RAW_OUT")
     if path:
-        fields = ["name", "status", "response_time_ms", "start_time", "ok"]
+        fields = ["name", "status", "response_time_ms", "start_time", "ok", "client"]
         rows = [dict(zip(fields, row, strict=True)) for row in _raw]
         Path(path).write_text(json.dumps({"requests": rows, "recycled_uploads": _recycled}))
     prefix = os.environ.get("BENCH_FINAL_CSV")

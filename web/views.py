@@ -129,6 +129,26 @@ def photo_page(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "web/photo.html", _photo_context(request, photo, request.GET.get("s")))
 
 
+def photo_tags(request: HttpRequest, pk: int) -> HttpResponse:
+    """The tag chips alone: the photo page polls this while the model is still tagging."""
+    token = request.GET.get("s") or None
+    photo = selectors.viewable_photo(request.user, pk, token)
+    if photo is None:
+        raise Http404("No photo with this id, or it is not shared with you.")
+    return _chips(request, photo, token)
+
+
+def photo_card(request: HttpRequest, pk: int) -> HttpResponse:
+    """One grid card: galleries poll this for photos that are still being tagged."""
+    photo = selectors.viewable_photo(request.user, pk)
+    if photo is None:
+        raise Http404("No photo with this id, or it is not shared with you.")
+    photo = Photo.objects.prefetch_related(Prefetch("photo_tags", queryset=photo_tags_with_votes())).get(
+        pk=pk
+    )
+    return render(request, "web/_card.html", {"photo": photo})
+
+
 def shared_photo(request: HttpRequest, token: str) -> HttpResponse:
     photo = selectors.photo_by_share_token(token)
     if photo is None:

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from trainer.images import to_rgb
+
 ACCEPTED_FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
     "PNG": ("png", "image/png"),
@@ -59,7 +61,7 @@ def _parse_exif_datetime(raw: object) -> datetime | None:
 def exif_taken_at(image: Image.Image) -> datetime | None:
     try:
         exif = image.getexif()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not reject a good photo
         return None
     sub = exif.get_ifd(_EXIF_IFD)
     for raw in (sub.get(_DATETIME_ORIGINAL), sub.get(_DATETIME_DIGITIZED), exif.get(_DATETIME)):
@@ -67,23 +69,6 @@ def exif_taken_at(image: Image.Image) -> datetime | None:
         if parsed:
             return parsed
     return None
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """RGB for any mode: alpha is laid on white, 16-bit and CMYK are converted."""
-    if image.mode == "RGB":
-        return image
-    if image.mode == "P":
-        image = image.convert("RGBA")
-    if image.mode in {"RGBA", "LA", "PA"}:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
-        # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
-        return image.convert("I").point(lambda v: v * (1 / 256)).convert("L").convert("RGB")
-    return image.convert("RGB")
 
 
 def _thumbnail_bytes(image: Image.Image, max_px: int) -> bytes:

@@ -39,12 +39,19 @@ class Photo(models.Model):
     )
     status_reason = models.TextField(blank=True)
     model_version = models.IntegerField(null=True, blank=True)
+    # A worker's claim on the photo while it tags it; a stale claim means the worker died.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    tagged_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["visibility", "-id"], name="photo_feed_idx")]
+        indexes = [
+            models.Index(fields=["visibility", "-id"], name="photo_feed_idx"),
+            models.Index(fields=["status", "claimed_at"], name="photo_work_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Photo {self.pk} by {self.owner_id}"

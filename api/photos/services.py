@@ -57,6 +57,7 @@ def upload_photo(
     visibility: str = Visibility.PUBLIC,
     tag_names: Iterable[str] = (),
 ) -> Photo:
+    from api.tagging.services import request_tagging
     from api.tags import services as tag_services  # tags build on photos, not the other way
 
     caption = clean_caption(caption)
@@ -101,6 +102,7 @@ def upload_photo(
             )
             for name in names:
                 tag_services.add_tag(photo=photo, user=owner, name=name)
+            request_tagging()
     except OSError as error:
         _forget_files_if_unused(image.content_hash, image.ext)
         log.exception("could not store upload %s", image.content_hash)

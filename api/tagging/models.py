@@ -1,1 +1,37 @@
-# Models arrive with the auto-tagging and training issues.
+from django.db import models
+
+from api.photos.models import Photo
+
+
+class PhotoEmbedding(models.Model):
+    """The backbone's pooled features of a photo, as float16 bytes: retraining the head, similar
+    photos and near-duplicates all start from here instead of from pixels."""
+
+    photo = models.OneToOneField(Photo, on_delete=models.CASCADE, related_name="embedding", primary_key=True)
+    backbone = models.CharField(max_length=100)
+    dim = models.PositiveIntegerField()
+    vector = models.BinaryField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.backbone} embedding of photo {self.photo_id}"
+
+
+class WorkerStatus(models.Model):
+    """Each tagging worker's heartbeat: what it runs on, which model it serves, and why it
+    refused a newer one. The status page reads this, never Celery internals."""
+
+    name = models.CharField(max_length=200, unique=True)
+    device = models.CharField(max_length=100)
+    gpus = models.JSONField(default=list, blank=True)
+    model_version = models.IntegerField(null=True, blank=True)
+    model_error = models.TextField(blank=True)
+    photos_tagged = models.PositiveBigIntegerField(default=0)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,93 @@
+"""What the status page and /api/system/ show: the active model, the backlog, throughput and
+each worker's heartbeat. Read from the database and the shared volume, never from Celery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from api.photos.models import Photo, TaggingStatus
+from api.tagging.models import WorkerStatus
+from api.tagging.runtime import models_dir
+from trainer import bundle
+from trainer.gpu import gpu_stats
+
+
+def active_model() -> dict[str, Any]:
+    folder = models_dir()
+    try:
+        version = bundle.current_version(folder)
+        if version is None:
+            return {
+                "version": None,
+                "error": "No model is published yet; the first worker publishes version 0.",
+            }
+        manifest = bundle.read_manifest(folder, version)
+    except bundle.BundleError as error:
+        return {"version": None, "error": str(error)}
+    return {
+        "version": version,
+        "backbone": manifest["backbone"]["id"],
+        "tags": len(manifest["tags"]),
+        "created_at": manifest.get("created_at"),
+        "metrics": manifest.get("metrics", {}),
+        "error": "",
+    }
+
+
+def backlog(active_version: int | None) -> dict[str, int]:
+    counts = {
+        "pending": Photo.objects.filter(status=TaggingStatus.PENDING).count(),
+        "failed": Photo.objects.filter(status=TaggingStatus.FAILED).count(),
+        "in_progress": Photo.objects.filter(claimed_at__isnull=False).count(),
+        "retagging": 0,
+    }
+    if active_version is not None:
+        counts["retagging"] = (
+            Photo.objects.filter(status=TaggingStatus.TAGGED)
+            .filter(~Q(model_version=active_version) | Q(model_version__isnull=True))
+            .count()
+        )
+    return counts
+
+
+def throughput() -> dict[str, float]:
+    now = timezone.now()
+    last_5 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=5)).count()
+    last_60 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=60)).count()
+    return {"last_5_minutes": last_5, "last_hour": last_60, "per_minute_5m": round(last_5 / 5, 2)}
+
+
+def workers() -> list[dict[str, Any]]:
+    alive_after = timezone.now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    return [
+        {
+            "name": w.name,
+            "device": w.device,
+            "gpus": w.gpus,
+            "model_version": w.model_version,
+            "model_error": w.model_error,
+            "photos_tagged": w.photos_tagged,
+            "started_at": w.started_at,
+            "last_seen": w.last_seen,
+            "alive": w.last_seen >= alive_after,
+        }
+        for w in WorkerStatus.objects.all()
+    ]
+
+
+def system_status() -> dict[str, Any]:
+    model = active_model()
+    gpus = gpu_stats()
+    return {
+        "active_model": model,
+        "backlog": backlog(model["version"]),
+        "throughput": throughput(),
+        "workers": workers(),
+        # The API host's own view; each worker reports its GPUs in its heartbeat.
+        "gpus": gpus or "cpu",
+    }

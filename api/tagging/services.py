@@ -1,0 +1,237 @@
+"""Tagging photos: claiming work, writing the model's suggestions, and recovering from dead
+workers. The database is the truth about work (DESIGN.md, 'Work queue'): a Celery message only
+wakes a worker, which claims batches until nothing is left."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
+from django.utils import timezone
+
+from api.photos import storage
+from api.photos.models import Photo, TaggingStatus
+from api.tagging.models import PhotoEmbedding, WorkerStatus
+from api.tagging.runtime import ModelRuntime, models_dir
+from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
+from trainer import bundle
+from trainer.gpu import gpu_stats
+from trainer.inference import Suggestion, Tagger
+
+log = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# ------------------------------------------------------------------ waking workers
+
+
+def request_tagging() -> None:
+    """Wakes a tagging worker once the current transaction commits. A broker that is down loses
+    nothing: the photos stay pending and the periodic sweep wakes a worker later."""
+    transaction.on_commit(_send_wake_up)
+
+
+def _send_wake_up() -> None:
+    from api.tagging.tasks import tag_pending
+
+    try:
+        tag_pending.apply_async(retry=True, retry_policy={"max_retries": 2, "interval_start": 0.1})
+    except Exception:
+        log.warning("could not wake a tagging worker; the sweep will", exc_info=True)
+
+
+def active_version() -> int | None:
+    """The version CURRENT names, or None when there is none or it cannot be read."""
+    try:
+        return bundle.current_version(models_dir())
+    except bundle.BundleError:
+        return None
+
+
+# ------------------------------------------------------------------ claiming
+
+
+def _lock_ids(photos: QuerySet[Photo], limit: int) -> list[int]:
+    if limit <= 0:
+        return []
+    if connection.features.has_select_for_update_skip_locked:
+        # Two workers never wait on each other's rows; each takes what is free.
+        photos = photos.select_for_update(skip_locked=True, of=("self",))
+    return list(photos.values_list("id", flat=True)[:limit])
+
+
+def claim_batch(*, worker: str, size: int, active_version: int | None) -> list[Photo]:
+    """Atomically claims up to ``size`` photos: new uploads first, then photos tagged by another
+    model version (re-tagging runs at a lower priority than uploads). Works on PostgreSQL
+    (SKIP LOCKED) and on SQLite (one writer at a time, and a conditional update)."""
+    now = timezone.now()
+    with transaction.atomic():
+        free = Photo.objects.filter(claimed_at__isnull=True)
+        ids = _lock_ids(free.filter(status=TaggingStatus.PENDING).order_by("id"), size)
+        if active_version is not None and len(ids) < size:
+            stale = free.filter(status=TaggingStatus.TAGGED).exclude(model_version=active_version)
+            ids += _lock_ids(stale.order_by("-id"), size - len(ids))
+        if not ids:
+            return []
+        Photo.objects.filter(id__in=ids, claimed_at__isnull=True).update(claimed_at=now, claimed_by=worker)
+    return list(Photo.objects.filter(id__in=ids, claimed_by=worker, claimed_at=now).order_by("id"))
+
+
+def release_stale_claims(*, older_than: timedelta) -> int:
+    """Claims left by a worker that died go back to the pool."""
+    cutoff = timezone.now() - older_than
+    return Photo.objects.filter(claimed_at__lt=cutoff).update(claimed_at=None, claimed_by="")
+
+
+def work_waiting(active_version: int | None) -> bool:
+    free = Photo.objects.filter(claimed_at__isnull=True)
+    if free.filter(status=TaggingStatus.PENDING).exists():
+        return True
+    return active_version is not None and (
+        free.filter(status=TaggingStatus.TAGGED).exclude(model_version=active_version).exists()
+    )
+
+
+# ------------------------------------------------------------------ writing results
+
+
+def apply_suggestions(
+    *,
+    photo_id: int,
+    worker: str,
+    suggestions: Sequence[Suggestion],
+    embedding: np.ndarray | None,
+    version: int,
+    backbone: str,
+) -> bool:
+    """Writes one photo's model tags. Never re-adds a tag a person rejected, never touches tags
+    people added or confirmed, and replaces old suggestions nobody has reviewed. Returns False
+    when the photo is gone or another worker took it over."""
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(pk=photo_id, claimed_by=worker).first()
+        if photo is None:
+            return False
+        current = {pt.tag.name: pt for pt in PhotoTag.objects.filter(photo=photo).select_related("tag")}
+        reviewed = set(TagVote.objects.filter(photo_tag__photo=photo).values_list("photo_tag_id", flat=True))
+        wanted = {s.tag: s.score for s in suggestions}
+
+        def unreviewed_suggestion(pt: PhotoTag) -> bool:
+            return pt.source == TagSource.MODEL and pt.state == TagState.SUGGESTED and pt.pk not in reviewed
+
+        stale = [pt.pk for name, pt in current.items() if unreviewed_suggestion(pt) and name not in wanted]
+        PhotoTag.objects.filter(pk__in=stale).delete()
+        for name, score in wanted.items():
+            existing = current.get(name)
+            if existing is None:
+                tag, _ = Tag.objects.get_or_create(name=name)
+                PhotoTag.objects.create(
+                    photo=photo,
+                    tag=tag,
+                    source=TagSource.MODEL,
+                    state=TagState.SUGGESTED,
+                    score=score,
+                    model_version=version,
+                )
+            elif unreviewed_suggestion(existing):
+                existing.score, existing.model_version = score, version
+                existing.save(update_fields=["score", "model_version", "updated_at"])
+            # Anything else is a person's tag or a reviewed one (rejections included): left alone.
+        if embedding is not None:
+            PhotoEmbedding.objects.update_or_create(
+                photo=photo,
+                defaults={
+                    "backbone": backbone,
+                    "dim": int(embedding.shape[0]),
+                    "vector": embedding.astype(np.float16).tobytes(),
+                },
+            )
+        Photo.objects.filter(pk=photo.pk).update(
+            status=TaggingStatus.TAGGED,
+            status_reason="",
+            model_version=version,
+            tagged_at=timezone.now(),
+            claimed_at=None,
+            claimed_by="",
+        )
+    return True
+
+
+def mark_failed(*, photo_id: int, worker: str, reason: str) -> None:
+    Photo.objects.filter(pk=photo_id, claimed_by=worker).update(
+        status=TaggingStatus.FAILED, status_reason=reason[:500], claimed_at=None, claimed_by=""
+    )
+
+
+def _failure_reason(error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "The original file is missing from the shared volume."
+    return f"The image could not be read for tagging: {error}"
+
+
+def tag_batch(photos: Sequence[Photo], *, tagger: Tagger, worker: str) -> int:
+    """Tags one claimed batch; a photo that fails is marked failed alone. Returns photos tagged."""
+    sources = [storage.original_path(p.content_hash, p.file_ext) for p in photos]
+    results = tagger.predict_sources(sources)
+    tagged = 0
+    for photo, result in zip(photos, results, strict=True):
+        if isinstance(result, Exception):
+            log.warning("photo %s failed: %s", photo.pk, result)
+            mark_failed(photo_id=photo.pk, worker=worker, reason=_failure_reason(result))
+            continue
+        tagged += apply_suggestions(
+            photo_id=photo.pk,
+            worker=worker,
+            suggestions=tagger.suggestions(result, settings.TAGGER_MAX_SUGGESTIONS),
+            embedding=result.embedding,
+            version=tagger.version,
+            backbone=tagger.backbone_id,
+        )
+    return tagged
+
+
+def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
+    """Claims and tags batches until none is left, checking for a new model between batches."""
+    total = 0
+    while True:
+        tagger = runtime.current()
+        photos = claim_batch(worker=worker, size=settings.TAGGER_BATCH_SIZE, active_version=tagger.version)
+        if not photos:
+            heartbeat(worker=worker, runtime=runtime, tagged=0)
+            return total
+        done = tag_batch(photos, tagger=tagger, worker=worker)
+        total += done
+        heartbeat(worker=worker, runtime=runtime, tagged=done)
+
+
+# ------------------------------------------------------------------ heartbeats
+
+
+def heartbeat(*, worker: str, runtime: ModelRuntime, tagged: int) -> None:
+    tagger = runtime.tagger
+    device = str(tagger.device) if tagger else "cpu"
+    gpus = gpu_stats()
+    now = timezone.now()
+    values = {
+        "device": device,
+        "gpus": gpus,
+        "model_version": tagger.version if tagger else None,
+        "model_error": runtime.error,
+        "last_seen": now,
+    }
+    updated = WorkerStatus.objects.filter(name=worker).update(
+        photos_tagged=F("photos_tagged") + tagged, **values
+    )
+    if not updated:
+        WorkerStatus.objects.get_or_create(
+            name=worker, defaults={**values, "photos_tagged": tagged, "started_at": now}
+        )

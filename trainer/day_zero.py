@@ -1,0 +1,53 @@
+"""Version 0: before anyone has tagged anything, the backbone's own ImageNet classifier tags
+uploads with readable names, so the site is useful from the first minute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainer import bundle
+from trainer.backbones import DEFAULT_BACKBONE, get_backbone
+from trainer.imagenet import imagenet_tags
+from trainer.model import HEAD_FILE
+
+DAY_ZERO_VERSION = 0
+# Softmax probabilities over 1,000 classes: 0.15 keeps the two or three classes a photo really
+# shows and drops the long tail.
+DAY_ZERO_THRESHOLD = 0.15
+
+
+def publish_day_zero(models_dir: Path, backbone_id: str = DEFAULT_BACKBONE) -> int:
+    spec = get_backbone(backbone_id)
+    backbone = spec.build()
+    tags, class_to_tag = imagenet_tags()
+    manifest = {
+        "version": DAY_ZERO_VERSION,
+        "backbone": {"id": spec.id, "embedding_dim": spec.embedding_dim, "weights": "package"},
+        "preprocessing": spec.preprocessing.to_dict(),
+        "head": {"kind": "softmax_classes", "file": HEAD_FILE, "class_to_tag": class_to_tag},
+        "tags": tags,
+        "thresholds": [DAY_ZERO_THRESHOLD] * len(tags),
+        "metrics": {},
+        "dataset_fingerprint": None,
+        "parent_version": None,
+        "description": f"{spec.description}: its ImageNet classes as tags",
+    }
+    classifier = backbone.classifier
+    bundle.publish(models_dir, manifest, {HEAD_FILE: {"weight": classifier.weight, "bias": classifier.bias}})
+    return DAY_ZERO_VERSION
+
+
+def ensure_active_model(models_dir: Path) -> int:
+    """On first start: publish and activate version 0. Afterwards: the active version, untouched.
+    Safe when several processes start at once (the rename lets one publisher win)."""
+    current = bundle.current_version(models_dir)
+    if current is not None:
+        return current
+    if DAY_ZERO_VERSION not in bundle.list_versions(models_dir):
+        try:
+            publish_day_zero(models_dir)
+        except bundle.BundleError:
+            if DAY_ZERO_VERSION not in bundle.list_versions(models_dir):
+                raise
+    bundle.activate(models_dir, DAY_ZERO_VERSION)
+    return DAY_ZERO_VERSION

@@ -1,0 +1,130 @@
+"""Batched inference: photos in, per-tag scores and backbone embeddings out.
+
+CUDA when present (mixed precision, channels-last), the CPU otherwise. Transforms are built
+from the bundle's manifest, so weights and their preprocessing can never disagree. One photo that
+cannot be decoded fails alone; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.transforms import v2 as T
+
+from trainer import bundle
+from trainer.backbones import Preprocessing
+from trainer.images import open_for_model
+from trainer.model import TaggerNet, load_net
+
+log = logging.getLogger(__name__)
+
+_INTERPOLATION = {
+    "bicubic": T.InterpolationMode.BICUBIC,
+    "bilinear": T.InterpolationMode.BILINEAR,
+    "nearest": T.InterpolationMode.NEAREST,
+}
+
+
+def pick_device(preferred: str = "auto") -> torch.device:
+    if preferred == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preferred)
+
+
+def build_transform(preprocessing: Preprocessing) -> T.Compose:
+    return T.Compose(
+        [
+            T.ToImage(),
+            T.Resize(
+                preprocessing.resize,
+                interpolation=_INTERPOLATION[preprocessing.interpolation],
+                antialias=True,
+            ),
+            T.CenterCrop(preprocessing.crop),
+            T.ToDtype(torch.float32, scale=True),
+            T.Normalize(mean=list(preprocessing.mean), std=list(preprocessing.std)),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    tag: str
+    score: float
+
+
+@dataclass
+class Prediction:
+    scores: np.ndarray  # float32, one per tag of the bundle
+    embedding: np.ndarray  # float16, the backbone's pooled features
+
+
+class Tagger:
+    """One loaded bundle, ready to tag. Build with :meth:`load`; keep one per process."""
+
+    def __init__(self, net: TaggerNet, manifest: dict[str, Any], device: torch.device):
+        self.net = net
+        self.manifest = manifest
+        self.version = int(manifest["version"])
+        self.backbone_id = str(manifest["backbone"]["id"])
+        self.tags: list[str] = list(manifest["tags"])
+        self.thresholds = np.asarray(manifest["thresholds"], dtype=np.float32)
+        self.preprocessing = Preprocessing.from_dict(manifest["preprocessing"])
+        self.transform = build_transform(self.preprocessing)
+        self.device = device
+        self.use_amp = device.type == "cuda"
+        self.net = self.net.to(device)
+        if device.type == "cuda":
+            self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    @classmethod
+    def load(cls, models_dir: Path, version: int, device: str = "auto") -> Tagger:
+        manifest = bundle.verify(models_dir, version)
+        net = load_net(models_dir, version, manifest)
+        return cls(net, manifest, pick_device(device))
+
+    def decode(self, source: bytes | str | Path) -> torch.Tensor:
+        image = open_for_model(source, min_side=self.preprocessing.resize)
+        return self.transform(image)
+
+    @torch.inference_mode()
+    def predict_tensors(self, batch: torch.Tensor) -> list[Prediction]:
+        """Scores and embeddings for preprocessed pixels (N, 3, H, W)."""
+        if self.device.type == "cuda":
+            batch = batch.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.float16):
+                scores, embeddings = self.net(batch)
+        else:
+            scores, embeddings = self.net(batch)
+        scores_np = scores.float().cpu().numpy()
+        embeddings_np = embeddings.float().cpu().numpy().astype(np.float16)
+        return [Prediction(scores=s, embedding=e) for s, e in zip(scores_np, embeddings_np, strict=True)]
+
+    def predict_images(self, images: Sequence[Image.Image]) -> list[Prediction]:
+        return self.predict_tensors(torch.stack([self.transform(image.convert("RGB")) for image in images]))
+
+    def predict_sources(self, sources: Sequence[bytes | str | Path]) -> list[Prediction | Exception]:
+        """Decodes each photo, then runs the good ones as one batch. A photo that cannot be decoded
+        gets its exception in its place; it never fails the batch."""
+        decoded: list[torch.Tensor | Exception] = []
+        for source in sources:
+            try:
+                decoded.append(self.decode(source))
+            except Exception as error:  # noqa: BLE001 - any decoder failure belongs to that one photo
+                decoded.append(error)
+        good = [t for t in decoded if isinstance(t, torch.Tensor)]
+        predictions = iter(self.predict_tensors(torch.stack(good)) if good else [])
+        return [item if isinstance(item, Exception) else next(predictions) for item in decoded]
+
+    def suggestions(self, prediction: Prediction, max_tags: int) -> list[Suggestion]:
+        """Tags whose score passes their threshold, best first, at most ``max_tags``."""
+        passing = np.flatnonzero(prediction.scores >= self.thresholds)
+        ranked = passing[np.argsort(-prediction.scores[passing])][:max_tags]
+        return [Suggestion(self.tags[i], float(prediction.scores[i])) for i in ranked]
