@@ -8,12 +8,13 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 .PHONY: run test lint install install-dev services browser clean bench
 
-$(VENV)/.installed: requirements.txt
+# The platform runs the model in its worker, so `make run` needs the ML requirements too.
+$(VENV)/.installed: requirements-ml.txt requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-ml.txt
 	@touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt requirements.txt
+$(VENV)/.installed-dev: requirements-dev.txt requirements-ml.txt requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $(VENV)/.installed $@

@@ -5,6 +5,7 @@ memory. Tests run against the real PostgreSQL and Redis named by DATABASE_URL an
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,16 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from PIL import Image
+from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.test import APIClient
 
 from api.accounts.services import token_for
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Playwright's sync API keeps an event loop on the main thread; the ORM calls made by the tests
+# themselves are still synchronous and safe.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
@@ -104,3 +110,40 @@ def upload(client: APIClient, data: bytes, name: str = "photo.jpg", **fields: An
     file = io.BytesIO(data)
     file.name = name
     return client.post("/api/photos/", {"image": file, **fields}, format="multipart")
+
+
+# ---------------------------------------------------------------- the browser
+
+SHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: Any) -> Iterator[Page]:
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 @pytest.mark.celery_worker
-def test_the_platform_runs_on_sqlite_and_the_filesystem_broker(tmp_path: Path) -> None:
+def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
     env.update(
@@ -67,6 +67,12 @@ def test_the_platform_runs_on_sqlite_and_the_filesystem_broker(tmp_path: Path) -
         feed = requests.get(f"{base}/api/photos/", timeout=10).json()
         assert [p["id"] for p in feed["results"]] == [created.json()["id"]]
         assert (tmp_path / "var" / "tagloop.sqlite3").exists()
+        # The worker publishes the day-zero model on first start and tags the upload.
+        photo_url = f"{base}/api/photos/{created.json()['id']}/"
+        while requests.get(photo_url, timeout=10).json()["status"] != "tagged":
+            assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
+            time.sleep(0.5)
+        assert (tmp_path / "shared_fs" / "models" / "CURRENT").read_text().strip() == "0"
         # The worker and the trainer say so when they consume their queues.
         while log.read_text().count("ready.") < 2:
             assert time.monotonic() < deadline, log.read_text()[-3000:]

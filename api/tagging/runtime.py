@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 from django.conf import settings
 
+from api.tagging.services import models_dir
 from trainer import bundle
 from trainer.day_zero import ensure_active_model
 from trainer.inference import Tagger
 
 log = logging.getLogger(__name__)
-
-
-def models_dir() -> Path:
-    return Path(settings.SHARED_FS) / "models"
 
 
 class ModelRuntime:

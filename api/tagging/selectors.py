@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import WorkerStatus
-from api.tagging.runtime import models_dir
+from api.tagging.services import models_dir
 from trainer import bundle
 from trainer.gpu import gpu_stats
 

@@ -1,5 +1,6 @@
 """Tagging photos: claiming work, writing the model's suggestions, and recovering from dead
-workers. The database is the truth about work (DESIGN.md, 'Work queue'): a Celery message only
+workers. Free of torch: the web process imports this to wake workers; the model side lives in
+``api.tagging.worker``. The database is the truth about work (DESIGN.md, 'Work queue'): a Celery message only
 wakes a worker, which claims batches until nothing is left."""
 
 from __future__ import annotations
@@ -9,27 +10,31 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from api.photos import storage
 from api.photos.models import Photo, TaggingStatus
-from api.tagging.models import PhotoEmbedding, WorkerStatus
-from api.tagging.runtime import ModelRuntime, models_dir
+from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from trainer import bundle
-from trainer.gpu import gpu_stats
-from trainer.inference import Suggestion, Tagger
+
+if TYPE_CHECKING:
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def models_dir() -> Path:
+    return Path(settings.SHARED_FS) / "models"
 
 
 # ------------------------------------------------------------------ waking workers
@@ -109,7 +114,7 @@ def apply_suggestions(
     *,
     photo_id: int,
     worker: str,
-    suggestions: Sequence[Suggestion],
+    suggestions: Sequence[tuple[str, float]],
     embedding: np.ndarray | None,
     version: int,
     backbone: str,
@@ -123,7 +128,7 @@ def apply_suggestions(
             return False
         current = {pt.tag.name: pt for pt in PhotoTag.objects.filter(photo=photo).select_related("tag")}
         reviewed = set(TagVote.objects.filter(photo_tag__photo=photo).values_list("photo_tag_id", flat=True))
-        wanted = {s.tag: s.score for s in suggestions}
+        wanted = dict(suggestions)
 
         def unreviewed_suggestion(pt: PhotoTag) -> bool:
             return pt.source == TagSource.MODEL and pt.state == TagState.SUGGESTED and pt.pk not in reviewed
@@ -152,7 +157,7 @@ def apply_suggestions(
                 defaults={
                     "backbone": backbone,
                     "dim": int(embedding.shape[0]),
-                    "vector": embedding.astype(np.float16).tobytes(),
+                    "vector": embedding.astype("float16").tobytes(),
                 },
             )
         Photo.objects.filter(pk=photo.pk).update(
@@ -170,68 +175,3 @@ def mark_failed(*, photo_id: int, worker: str, reason: str) -> None:
     Photo.objects.filter(pk=photo_id, claimed_by=worker).update(
         status=TaggingStatus.FAILED, status_reason=reason[:500], claimed_at=None, claimed_by=""
     )
-
-
-def _failure_reason(error: Exception) -> str:
-    if isinstance(error, FileNotFoundError):
-        return "The original file is missing from the shared volume."
-    return f"The image could not be read for tagging: {error}"
-
-
-def tag_batch(photos: Sequence[Photo], *, tagger: Tagger, worker: str) -> int:
-    """Tags one claimed batch; a photo that fails is marked failed alone. Returns photos tagged."""
-    sources = [storage.original_path(p.content_hash, p.file_ext) for p in photos]
-    results = tagger.predict_sources(sources)
-    tagged = 0
-    for photo, result in zip(photos, results, strict=True):
-        if isinstance(result, Exception):
-            log.warning("photo %s failed: %s", photo.pk, result)
-            mark_failed(photo_id=photo.pk, worker=worker, reason=_failure_reason(result))
-            continue
-        tagged += apply_suggestions(
-            photo_id=photo.pk,
-            worker=worker,
-            suggestions=tagger.suggestions(result, settings.TAGGER_MAX_SUGGESTIONS),
-            embedding=result.embedding,
-            version=tagger.version,
-            backbone=tagger.backbone_id,
-        )
-    return tagged
-
-
-def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
-    """Claims and tags batches until none is left, checking for a new model between batches."""
-    total = 0
-    while True:
-        tagger = runtime.current()
-        photos = claim_batch(worker=worker, size=settings.TAGGER_BATCH_SIZE, active_version=tagger.version)
-        if not photos:
-            heartbeat(worker=worker, runtime=runtime, tagged=0)
-            return total
-        done = tag_batch(photos, tagger=tagger, worker=worker)
-        total += done
-        heartbeat(worker=worker, runtime=runtime, tagged=done)
-
-
-# ------------------------------------------------------------------ heartbeats
-
-
-def heartbeat(*, worker: str, runtime: ModelRuntime, tagged: int) -> None:
-    tagger = runtime.tagger
-    device = str(tagger.device) if tagger else "cpu"
-    gpus = gpu_stats()
-    now = timezone.now()
-    values = {
-        "device": device,
-        "gpus": gpus,
-        "model_version": tagger.version if tagger else None,
-        "model_error": runtime.error,
-        "last_seen": now,
-    }
-    updated = WorkerStatus.objects.filter(name=worker).update(
-        photos_tagged=F("photos_tagged") + tagged, **values
-    )
-    if not updated:
-        WorkerStatus.objects.get_or_create(
-            name=worker, defaults={**values, "photos_tagged": tagged, "started_at": now}
-        )

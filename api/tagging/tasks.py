@@ -1,4 +1,5 @@
-"""Thin Celery tasks of the tagging queue: they take no data, only wake the services up."""
+"""Thin Celery tasks of the tagging queue: they take no data, only wake the services up. The web
+process imports this module to send them, so the model side is imported inside the task."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from celery import shared_task
 from django.conf import settings
 
 from api.tagging import services
-from api.tagging.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 def tag_pending() -> int:
     """Tags every pending photo, batch by batch. Safe to run twice or on many workers at once:
     photos are claimed atomically, so each is tagged once."""
-    return services.tag_until_done(worker=services.worker_name(), runtime=get_runtime())
+    from api.tagging.runtime import get_runtime  # torch: loaded in worker processes only
+    from api.tagging.worker import tag_until_done
+
+    return tag_until_done(worker=services.worker_name(), runtime=get_runtime())
 
 
 @shared_task(name="api.tagging.tasks.sweep", ignore_result=True)

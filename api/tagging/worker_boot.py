@@ -14,7 +14,6 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from api.tagging import services
-from api.tagging.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 _serves_tagging = False
@@ -35,6 +34,9 @@ def remember_queues(
 def load_model_and_beat(**_: Any) -> None:
     if not _serves_tagging:
         return
+    from api.tagging.runtime import get_runtime  # torch: only in processes that tag
+    from api.tagging.worker import heartbeat
+
     runtime = get_runtime()
     worker = services.worker_name()
     try:
@@ -46,7 +48,7 @@ def load_model_and_beat(**_: Any) -> None:
         while True:
             try:
                 close_old_connections()
-                services.heartbeat(worker=worker, runtime=runtime, tagged=0)
+                heartbeat(worker=worker, runtime=runtime, tagged=0)
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
             finally:
