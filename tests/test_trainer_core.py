@@ -133,6 +133,20 @@ class TestPreprocessing:
 
 
 class TestBatchedInference:
+    def test_the_device_decoder_agrees_with_pillow_and_falls_back_for_other_files(
+        self, day_zero: Tagger
+    ) -> None:
+        cat = (FIXTURES / "cat.jpg").read_bytes()
+
+        on_device = day_zero.decode_on_device([cat, image_bytes("PNG"), b"\xff\xd8 not really a jpeg"])
+
+        assert isinstance(on_device[0], torch.Tensor) and isinstance(on_device[1], torch.Tensor)
+        assert isinstance(on_device[2], Exception)
+        # Two decoders and resizers differ by a few levels per pixel, never in what the photo shows.
+        assert float((on_device[0] - day_zero.decode(cat)).abs().mean()) < 0.05
+        scores = day_zero.predict_tensors(torch.stack([on_device[0]]))[0].scores
+        assert {day_zero.tags[i] for i in np.argsort(-scores)[:3]} & CAT_CLASSES
+
     def test_a_photo_that_cannot_be_decoded_fails_alone(self, day_zero: Tagger) -> None:
         results = day_zero.predict_sources([FIXTURES / "cat.jpg", b"not an image", FIXTURES / "coffee.jpg"])
 

@@ -79,7 +79,8 @@ class Tagger:
         self.preprocessing = Preprocessing.from_dict(manifest["preprocessing"])
         self.transform = build_transform(self.preprocessing)
         self.device = device
-        self.use_amp = device.type == "cuda"
+        # On a GPU the CPU's JPEG decoding would be the bottleneck; nvJPEG takes it over.
+        self.decode_on_gpu = device.type == "cuda"
         self.net = self.net.to(device)
         if device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -110,15 +111,41 @@ class Tagger:
     def predict_images(self, images: Sequence[Image.Image]) -> list[Prediction]:
         return self.predict_tensors(torch.stack([self.transform(image.convert("RGB")) for image in images]))
 
+    def decode_on_device(self, sources: Sequence[bytes | str | Path]) -> list[torch.Tensor | Exception]:
+        """JPEGs decoded by nvJPEG on the GPU (or torchvision's decoder on the CPU), then resized,
+        cropped and normalised there. Photos it cannot take (not JPEG, odd encodings) go through
+        the Pillow path, so every photo Pillow can read is still tagged."""
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        out: list[torch.Tensor | Exception] = []
+        for source in sources:
+            try:
+                data = source if isinstance(source, bytes) else Path(source).read_bytes()
+                if data[:2] != b"\xff\xd8":
+                    raise ValueError("not a JPEG")
+                raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+                image = decode_jpeg(
+                    raw, mode=ImageReadMode.RGB, device=self.device, apply_exif_orientation=True
+                )
+                out.append(self.transform(image))
+            except Exception:  # noqa: BLE001 - the Pillow path decides whether the photo is really bad
+                fallback = self._decode_or_error(source)
+                out.append(fallback if isinstance(fallback, Exception) else fallback.to(self.device))
+        return out
+
+    def _decode_or_error(self, source: bytes | str | Path) -> torch.Tensor | Exception:
+        try:
+            return self.decode(source)
+        except Exception as error:  # noqa: BLE001 - any decoder failure belongs to that one photo
+            return error
+
     def predict_sources(self, sources: Sequence[bytes | str | Path]) -> list[Prediction | Exception]:
         """Decodes each photo, then runs the good ones as one batch. A photo that cannot be decoded
         gets its exception in its place; it never fails the batch."""
-        decoded: list[torch.Tensor | Exception] = []
-        for source in sources:
-            try:
-                decoded.append(self.decode(source))
-            except Exception as error:  # noqa: BLE001 - any decoder failure belongs to that one photo
-                decoded.append(error)
+        if self.decode_on_gpu:
+            decoded = self.decode_on_device(sources)
+        else:
+            decoded = [self._decode_or_error(source) for source in sources]
         good = [t for t in decoded if isinstance(t, torch.Tensor)]
         predictions = iter(self.predict_tensors(torch.stack(good)) if good else [])
         return [item if isinstance(item, Exception) else next(predictions) for item in decoded]

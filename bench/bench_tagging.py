@@ -1,0 +1,354 @@
+"""Tagging benchmark: model-only throughput, end-to-end worker throughput, upload-to-tags latency
+and worker memory, on this machine's CPU (or a GPU where one is present).
+
+    .venv/bin/python bench/bench_tagging.py --dataset ../shared/datasets/clothing10 \
+        --out bench/results/tagging.json
+
+1. Model only: photos already decoded and preprocessed into tensors in memory, fed to the
+   day-zero model in batches (the ceiling the worker can reach).
+2. End to end: a real Celery worker (``-Q tagging``, one process) on PostgreSQL and Redis tags
+   a backlog of photos stored through the upload service: claim, read the file, decode,
+   preprocess, infer, write tags and embeddings. Timed from the wake-up message to the last
+   photo tagged, with the model already loaded. Target: at least 80% of model-only.
+3. Latency: one photo at a time through gunicorn's ``POST /api/photos/``, polling
+   ``GET /api/photos/{id}/`` until it reads ``tagged``, with the worker idle in between.
+   Target: p50 under 1 s.
+4. Memory: the worker's resident set (parent and pool child) with the model loaded, and its
+   peak while tagging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg2
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+DB_NAME = "tagloop_bench_tagging"
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = (len(ordered) - 1) * q
+    low, high = int(index), min(int(index) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
+
+
+def pg_admin(sql: str) -> None:
+    connection = psycopg2.connect(PG_ADMIN)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+    connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_mb(process: psutil.Process) -> float:
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        total += child.memory_info().rss
+    return round(total / 2**20, 1)
+
+
+def dataset_files(dataset: Path, count: int, seed: int) -> list[Path]:
+    files = sorted(dataset.rglob("*.jpg"))
+    if len(files) < count:
+        raise SystemExit(f"{dataset} has {len(files)} photos; {count} are needed")
+    random.Random(seed).shuffle(files)
+    return files[:count]
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "python": platform.python_version(),
+    }
+
+
+# ---------------------------------------------------------------- 1. model only
+
+
+def model_only(models_dir: Path, files: list[Path], batch: int, runs: int) -> dict[str, Any]:
+    import torch
+
+    from trainer.inference import Tagger
+
+    tagger = Tagger.load(models_dir, 0)
+    started = time.perf_counter()
+    tensors = [tagger.decode(path) for path in files]
+    decode_s = time.perf_counter() - started
+    batches = [torch.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
+    tagger.predict_tensors(batches[0])  # warm-up: first-call allocations and kernel choices
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for chunk in batches:
+            tagger.predict_tensors(chunk)
+        rates.append(len(tensors) / (time.perf_counter() - started))
+    return {
+        "photos": len(tensors),
+        "batch_size": batch,
+        "device": str(tagger.device),
+        "runs_photos_per_s": [round(r, 2) for r in rates],
+        "photos_per_s": round(statistics.median(rates), 2),
+        "decode_and_preprocess_photos_per_s_one_thread": round(len(tensors) / decode_s, 2),
+    }
+
+
+# ---------------------------------------------------------------- 2-4. with Django, a worker, gunicorn
+
+
+def seed_photos(files: list[Path]) -> list[int]:
+    from django.contrib.auth.models import User
+
+    from api.photos.services import upload_photo
+
+    owner, _ = User.objects.get_or_create(username="bench")
+    return [upload_photo(owner=owner, data=path.read_bytes()).pk for path in files]
+
+
+def reset_to_pending(ids: list[int]) -> None:
+    from api.photos.models import Photo
+    from api.tagging.models import PhotoEmbedding
+    from api.tags.models import PhotoTag
+
+    PhotoTag.objects.filter(photo_id__in=ids, source="model").delete()
+    PhotoEmbedding.objects.filter(photo_id__in=ids).delete()
+    Photo.objects.filter(pk__in=ids).update(status="pending", model_version=None, tagged_at=None)
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    from api.tagging.models import WorkerStatus
+
+    command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", "tagging", "-c", "1",
+               "-n", "bench@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    # The heartbeat starts once the pool process has loaded the model.
+    while not WorkerStatus.objects.filter(model_version__isnull=False).exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"the worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return process
+
+
+def end_to_end(ids: list[int], worker: psutil.Process, runs: int) -> dict[str, Any]:
+    from api.photos.models import Photo
+    from api.tagging.tasks import tag_pending
+
+    rates, peaks = [], []
+    for run in range(runs):
+        if run:
+            reset_to_pending(ids)
+        peak = rss_mb(worker)
+        started = time.perf_counter()
+        tag_pending.delay()
+        while Photo.objects.filter(pk__in=ids, status="pending").exists():
+            peak = max(peak, rss_mb(worker))
+            time.sleep(0.05)
+        rates.append(len(ids) / (time.perf_counter() - started))
+        peaks.append(peak)
+    failed = Photo.objects.filter(pk__in=ids, status="failed").count()
+    return {
+        "photos": len(ids),
+        "runs_photos_per_s": [round(r, 2) for r in rates],
+        "photos_per_s": round(statistics.median(rates), 2),
+        "failed": failed,
+        "peak_worker_rss_mb": max(peaks),
+    }
+
+
+def latency(base: str, token: str, files: list[Path], pause_s: float) -> dict[str, Any]:
+    from api.photos.models import Photo
+
+    headers = {"Authorization": f"Token {token}"}
+    seconds, server_side = [], []
+    for path in files:
+        time.sleep(pause_s)  # the worker is idle when each photo arrives
+        started = time.perf_counter()
+        response = requests.post(
+            f"{base}/api/photos/",
+            headers=headers,
+            files={"image": (path.name, path.read_bytes())},
+            timeout=60,
+        )
+        response.raise_for_status()
+        photo_id = response.json()["id"]
+        while (
+            requests.get(f"{base}/api/photos/{photo_id}/", headers=headers, timeout=30).json()["status"]
+            == "pending"
+        ):
+            time.sleep(0.01)
+        seconds.append(time.perf_counter() - started)
+        photo = Photo.objects.get(pk=photo_id)
+        server_side.append((photo.tagged_at - photo.created_at).total_seconds())  # type: ignore[operator]
+    return {
+        "photos": len(seconds),
+        "p50_s": round(percentile(seconds, 0.5), 3),
+        "p95_s": round(percentile(seconds, 0.95), 3),
+        "max_s": round(max(seconds), 3),
+        "server_p50_s_row_created_to_tagged": round(percentile(server_side, 0.5), 3),
+        "all_s": [round(s, 3) for s in seconds],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--photos", type=int, default=256, help="photos for the throughput runs")
+    parser.add_argument("--latency-photos", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "tagging.json")
+    args = parser.parse_args()
+
+    files = dataset_files(args.dataset, args.photos + args.latency_photos, seed=7)
+    throughput_files, latency_files = files[: args.photos], files[args.photos :]
+    work = Path(tempfile.mkdtemp(prefix="tagloop-bench-"))
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-secret",
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+        "REDIS_URL": REDIS_URL,
+        "SHARED_FS": str(work / "shared_fs"),
+        "VAR_DIR": str(work / "var"),
+        "TAGGER_BATCH_SIZE": str(args.batch),
+        "THROTTLE_UPLOADS": "100000/min",
+        "DJANGO_SETTINGS_MODULE": "api.settings",
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
+
+    from trainer.day_zero import ensure_active_model
+
+    result: dict[str, Any] = {"dataset": str(args.dataset), "machine": machine(), "runs": args.runs}
+    models_dir = work / "shared_fs" / "models"
+    ensure_active_model(models_dir)
+    print("model only…", flush=True)
+    result["model_only"] = model_only(models_dir, throughput_files, args.batch, args.runs)
+
+    pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME}")
+    pg_admin(f"CREATE DATABASE {DB_NAME}")
+    worker = gunicorn = None
+    try:
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True)
+        import django
+
+        django.setup()
+        from django.contrib.auth.models import User
+
+        from api.accounts.services import token_for
+        from api.celery import app
+
+        print("seeding…", flush=True)
+        ids = seed_photos(throughput_files)
+        app.control.purge()  # the uploads' wake-ups; the timed run sends its own
+        worker = start_worker(env, work / "worker.log")
+        process = psutil.Process(worker.pid)
+        result["worker_rss_mb_model_loaded_idle"] = rss_mb(process)
+        print("end to end…", flush=True)
+        result["end_to_end"] = end_to_end(ids, process, args.runs)
+        result["end_to_end_vs_model_only"] = round(
+            result["end_to_end"]["photos_per_s"] / result["model_only"]["photos_per_s"], 3
+        )
+
+        port = free_port()
+        gunicorn = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "api.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                "4",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=(work / "gunicorn.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        print("latency…", flush=True)
+        token = token_for(User.objects.get(username="bench"))
+        result["latency"] = latency(base, token, latency_files, pause_s=0.5)
+        result["worker_rss_mb_after"] = rss_mb(process)
+    finally:
+        for proc in (gunicorn, worker):
+            if proc is not None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        from django.db import connections
+
+        connections.close_all()
+        pg_admin(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        shutil.rmtree(work, ignore_errors=True)
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    summary = {
+        "model_only_photos_per_s": result["model_only"]["photos_per_s"],
+        "end_to_end_photos_per_s": result["end_to_end"]["photos_per_s"],
+        "end_to_end_vs_model_only": result["end_to_end_vs_model_only"],
+        "latency_p50_s": result["latency"]["p50_s"],
+        "latency_p95_s": result["latency"]["p95_s"],
+        "worker_rss_mb_idle": result["worker_rss_mb_model_loaded_idle"],
+        "worker_rss_mb_peak": result["end_to_end"]["peak_worker_rss_mb"],
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
