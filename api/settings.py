@@ -12,6 +12,7 @@ from api.config import (
     database_from_url,
     env_bool,
     env_choice,
+    env_float,
     env_int,
     env_list,
     env_rate,
@@ -150,6 +151,22 @@ TAGGER_DEVICE = env_choice("TAGGER_DEVICE", "auto", ["auto", "cpu", "cuda"])
 TAGGER_STALE_CLAIM_SECONDS = env_int("TAGGER_STALE_CLAIM_SECONDS", 600, minimum=10)
 TAGGER_SWEEP_SECONDS = env_int("TAGGER_SWEEP_SECONDS", 60, minimum=5)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1)
+
+# The self-training loop (the trainer).
+MIN_PHOTOS_PER_TAG = env_int("MIN_PHOTOS_PER_TAG", 10, minimum=1)
+TRAIN_MIN_TRUST = env_float("TRAIN_MIN_TRUST", 0.3, minimum=0, maximum=1)
+TRAIN_IMPLICIT_NEGATIVE_WEIGHT = env_float("TRAIN_IMPLICIT_NEGATIVE_WEIGHT", 0.5, minimum=0, maximum=1)
+TRAIN_NEAR_DUPLICATE_COSINE = env_float("TRAIN_NEAR_DUPLICATE_COSINE", 0.97, minimum=0, maximum=1)
+TRAIN_VALIDATION_PERCENT = env_int("TRAIN_VALIDATION_PERCENT", 20, minimum=1)
+TRAIN_GATE_TOLERANCE = env_float("TRAIN_GATE_TOLERANCE", 0.02, minimum=0, maximum=1)
+TRAIN_MIN_FIRST_MAP = env_float("TRAIN_MIN_FIRST_MAP", 0.5, minimum=0, maximum=1)
+TRAIN_MAX_EPOCHS = env_int("TRAIN_MAX_EPOCHS", 150, minimum=1)
+# Early stopping: epochs without a better validation mAP before training stops.
+TRAIN_PATIENCE = env_int("TRAIN_PATIENCE", 15, minimum=1)
+TRAIN_CHECK_MINUTES = env_int("TRAIN_CHECK_MINUTES", 60, minimum=1)
+TRAIN_MIN_NEW_LABELS = env_int("TRAIN_MIN_NEW_LABELS", 50, minimum=1)
+# A running run whose heartbeat is older than this died with its trainer.
+TRAIN_STALE_RUN_MINUTES = env_int("TRAIN_STALE_RUN_MINUTES", 15, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

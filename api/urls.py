@@ -8,6 +8,7 @@ from api.photos import views as photos
 from api.tagging import views as tagging
 from api.tags import views as tags
 from api.tags.models import Vote
+from api.training import views as training
 
 router = DefaultRouter(trailing_slash=True)
 router.register("photos", photos.PhotoViewSet, basename="photo")
@@ -30,6 +31,11 @@ api_patterns: list[URLPattern | URLResolver] = [
     ),
     path("tags/", tags.TagSearchView.as_view(), name="tag-search"),
     path("system/", tagging.SystemView.as_view(), name="system"),
+    path("models/", training.ModelVersionList.as_view(), name="model-list"),
+    path("models/<int:version>/activate/", training.ActivateModelVersion.as_view(), name="model-activate"),
+    path("training-runs/", training.TrainingRunList.as_view(), name="training-run-list"),
+    path("training-runs/<int:pk>/", training.TrainingRunDetail.as_view(), name="training-run-detail"),
+    path("training/vocabulary/", training.Vocabulary.as_view(), name="training-vocabulary"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     *router.urls,

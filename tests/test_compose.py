@@ -324,7 +324,7 @@ def test_every_compose_variable_is_listed_in_env_example(
 def test_every_environment_variable_the_django_code_reads_is_listed_in_env_example(
     env_example: dict[str, str],
 ) -> None:
-    readers = re.compile(r"env_(?:str|bool|int|list|rate|choice)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
+    readers = re.compile(r"env_(?:str|bool|int|list|rate|choice|float)\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
     direct = re.compile(r"os\.(?:environ\.get\(|environ\[|getenv\()\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
     read: set[str] = set()
     for path in (ROOT / "api").rglob("*.py"):

@@ -1,6 +1,6 @@
-"""A tagging worker loads its model when its process starts (not on the first photo, which would
-then wait seconds) and keeps a heartbeat while idle. Processes that do not consume the tagging
-queue (the trainer) load nothing."""
+"""Worker start-up. A tagging worker loads its model when its process starts (not on the first
+photo, which would then wait seconds) and keeps a heartbeat while idle; other processes load no
+model. A trainer starting up fails the runs its predecessor left behind."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from celery.signals import celeryd_init, worker_process_init
+from celery.signals import celeryd_init, worker_process_init, worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -17,17 +17,35 @@ from api.tagging import services
 
 log = logging.getLogger(__name__)
 _serves_tagging = False
+_serves_training = False
 
 
 @celeryd_init.connect
 def remember_queues(
     sender: Any = None, conf: Any = None, options: dict[str, Any] | None = None, **_: Any
 ) -> None:
-    global _serves_tagging
+    global _serves_tagging, _serves_training
     queues = (options or {}).get("queues") or []
     if isinstance(queues, str):
         queues = queues.split(",")
     _serves_tagging = "tagging" in queues
+    _serves_training = "training" in queues
+
+
+@worker_ready.connect
+def recover_training(**_: Any) -> None:
+    """A trainer that starts knows no run can be running (it takes one at a time): any run left
+    'running' died with the previous trainer, and any half-written bundle folder is debris."""
+    if not _serves_training:
+        return
+    from api.training import services as training
+
+    failed = training.fail_dead_runs(
+        reason="The trainer stopped while this run was going (killed or restarted); no model was published."
+    )
+    training.clean_staging()
+    if failed:
+        log.warning("marked %s interrupted training run(s) failed", failed)
 
 
 @worker_process_init.connect

@@ -1,0 +1,51 @@
+"""Embeddings the trainer needs but the tagging worker never stored (a photo that failed, or one
+tagged before its embedding was kept): computed once, stored like the worker's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from api.photos import storage
+from api.photos.models import Photo
+from api.tagging.models import PhotoEmbedding
+from api.tagging.services import models_dir
+from trainer import bundle
+from trainer.day_zero import DAY_ZERO_VERSION, ensure_active_model
+
+
+def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16) -> int:
+    have = set(
+        PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone).values_list(
+            "photo_id", flat=True
+        )
+    )
+    missing = list(Photo.objects.filter(pk__in=[p for p in photo_ids if p not in have]))
+    if not missing:
+        return 0
+    from trainer.inference import Prediction, Tagger
+
+    folder = models_dir()
+    ensure_active_model(folder)
+    current = bundle.current_version(folder)
+    version = (
+        current
+        if current is not None and bundle.read_manifest(folder, current)["backbone"]["id"] == backbone
+        else DAY_ZERO_VERSION
+    )
+    tagger = Tagger.load(folder, version)
+    stored = 0
+    for start in range(0, len(missing), batch):
+        chunk = missing[start : start + batch]
+        results = tagger.predict_sources([storage.original_path(p.content_hash, p.file_ext) for p in chunk])
+        for photo, result in zip(chunk, results, strict=True):
+            if isinstance(result, Prediction):
+                PhotoEmbedding.objects.update_or_create(
+                    photo=photo,
+                    defaults={
+                        "backbone": backbone,
+                        "dim": len(result.embedding),
+                        "vector": result.embedding.tobytes(),
+                    },
+                )
+                stored += 1
+    return stored

@@ -1,0 +1,191 @@
+"""The training data: only the tags people vouched for, weighted by who vouched.
+
+The rule (documented in the README):
+- Positives are tags in state ``confirmed``, negatives tags in state ``rejected`` (explicit
+  negatives). Unconfirmed suggestions, the model's or a person's, are never used: the model must
+  not learn its own guesses (the lesson of Eyes).
+- A tag the owner confirmed or rejected counts with weight 1. A tag decided by other people
+  counts only if enough *trusted* people agree (one for a model suggestion,
+  ``TAG_CONFIRMATIONS_REQUIRED`` for a person's suggestion); its weight is their mean trust.
+- A person's trust is their agreement with the final state of tags on other people's photos:
+  ``(agreeing votes + 1) / (votes + 2)``, 0.5 for someone who has not voted yet. People below
+  ``TRAIN_MIN_TRUST`` are left out.
+- The vocabulary is every tag with at least ``MIN_PHOTOS_PER_TAG`` positive photos. Photos with a
+  positive tag count as negatives (weight ``TRAIN_IMPLICIT_NEGATIVE_WEIGHT``) for the other
+  vocabulary tags they were not given.
+- Validation photos are chosen by hash of their group, where a group joins identical files and
+  near-duplicates (embedding cosine above ``TRAIN_NEAR_DUPLICATE_COSINE``), so a copy can never
+  sit on both sides of the split and fool the gate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db.models import F
+
+from api.photos.models import Photo
+from api.tagging.models import PhotoEmbedding
+from api.tags.models import PhotoTag, TagSource, TagState, TagVote, Vote
+
+
+@dataclass
+class Label:
+    photo_id: int
+    tag: str
+    positive: bool
+    weight: float
+
+
+@dataclass
+class Collected:
+    labels: list[Label]
+    trust: dict[int, float]
+    excluded: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def user_trust() -> dict[int, float]:
+    agree: dict[int, int] = defaultdict(int)
+    total: dict[int, int] = defaultdict(int)
+    votes = TagVote.objects.filter(photo_tag__state__in=[TagState.CONFIRMED, TagState.REJECTED]).exclude(
+        photo_tag__photo__owner_id=F("user_id")
+    )
+    for user_id, value, state in votes.values_list("user_id", "value", "photo_tag__state"):
+        total[user_id] += 1
+        agree[user_id] += (value == Vote.CONFIRM) == (state == TagState.CONFIRMED)
+    return {user: (agree[user] + 1) / (total[user] + 2) for user in total}
+
+
+def collect_labels() -> Collected:
+    trust = user_trust()
+    minimum = settings.TRAIN_MIN_TRUST
+    votes: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for photo_tag_id, user_id, value in TagVote.objects.values_list("photo_tag_id", "user_id", "value"):
+        votes[photo_tag_id].append((user_id, value))
+    labels: list[Label] = []
+    excluded = 0
+    rows = PhotoTag.objects.filter(state__in=[TagState.CONFIRMED, TagState.REJECTED]).values_list(
+        "id", "photo_id", "photo__owner_id", "tag__name", "state", "source"
+    )
+    for photo_tag_id, photo_id, owner_id, tag, state, source in rows:
+        wanted = Vote.CONFIRM if state == TagState.CONFIRMED else Vote.REJECT
+        cast = votes.get(photo_tag_id, [])
+        if any(user == owner_id and value == wanted for user, value in cast):
+            labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, 1.0))
+            continue
+        backers = [trust.get(user, 0.5) for user, value in cast if value == wanted and user != owner_id]
+        backers = [t for t in backers if t >= minimum]
+        needed = 1 if source == TagSource.MODEL else settings.TAG_CONFIRMATIONS_REQUIRED
+        if len(backers) < needed:
+            excluded += 1
+            continue
+        labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, float(np.mean(backers))))
+    return Collected(labels=labels, trust=trust, excluded=excluded)
+
+
+@dataclass
+class TrainingData:
+    photo_ids: list[int]
+    content_hashes: list[str]
+    embeddings: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+    validation: np.ndarray
+    tags: list[str]
+    fingerprint: str
+    near_tags: dict[str, int]  # tags still short of the vocabulary: positives they have
+
+
+def vocabulary(labels: list[Label]) -> tuple[list[str], dict[str, int]]:
+    positives: dict[str, set[int]] = defaultdict(set)
+    for label in labels:
+        if label.positive:
+            positives[label.tag].add(label.photo_id)
+    minimum = settings.MIN_PHOTOS_PER_TAG
+    tags = sorted(tag for tag, photos in positives.items() if len(photos) >= minimum)
+    near = {tag: len(photos) for tag, photos in positives.items() if len(photos) < minimum}
+    return tags, dict(sorted(near.items(), key=lambda item: -item[1]))
+
+
+def _groups(hashes: list[str], embeddings: np.ndarray, cosine: float) -> list[int]:
+    """Union-find over identical files and near-duplicate embeddings: a group id per photo."""
+    parent = list(range(len(hashes)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with_hash: dict[str, int] = {}
+    for i, content_hash in enumerate(hashes):
+        j = first_with_hash.setdefault(content_hash, i)
+        parent[find(i)] = find(j)
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-8)
+    for start in range(0, len(unit), 512):
+        block = unit[start : start + 512] @ unit.T
+        for a, b in zip(*np.nonzero(block > cosine), strict=True):
+            if start + a < b:
+                parent[find(int(b))] = find(start + int(a))
+    return [find(i) for i in range(len(hashes))]
+
+
+def is_validation(key: str) -> bool:
+    digest = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
+    return digest % 100 < settings.TRAIN_VALIDATION_PERCENT
+
+
+def build_training_data(collected: Collected, backbone: str) -> TrainingData:
+    tags, near = vocabulary(collected.labels)
+    index = {tag: i for i, tag in enumerate(tags)}
+    per_photo: dict[int, list[Label]] = defaultdict(list)
+    for label in collected.labels:
+        if label.tag in index:
+            per_photo[label.photo_id].append(label)
+    embedded = dict(
+        PhotoEmbedding.objects.filter(photo_id__in=per_photo, backbone=backbone).values_list(
+            "photo_id", "vector"
+        )
+    )
+    photo_ids = sorted(pid for pid in per_photo if pid in embedded)
+    hashes = dict(Photo.objects.filter(pk__in=photo_ids).values_list("pk", "content_hash"))
+    content_hashes = [hashes[pid] for pid in photo_ids]
+    dim = len(bytes(embedded[photo_ids[0]])) // 2 if photo_ids else 0
+    embeddings = np.zeros((len(photo_ids), dim), dtype=np.float32)
+    labels = np.zeros((len(photo_ids), len(tags)), dtype=np.float32)
+    weights = np.zeros((len(photo_ids), len(tags)), dtype=np.float32)
+    implicit = settings.TRAIN_IMPLICIT_NEGATIVE_WEIGHT
+    for row, pid in enumerate(photo_ids):
+        embeddings[row] = np.frombuffer(bytes(embedded[pid]), dtype=np.float16).astype(np.float32)
+        if any(label.positive for label in per_photo[pid]):
+            weights[row, :] = implicit
+        for label in per_photo[pid]:
+            labels[row, index[label.tag]] = 1.0 if label.positive else 0.0
+            weights[row, index[label.tag]] = label.weight
+    groups = _groups(content_hashes, embeddings, settings.TRAIN_NEAR_DUPLICATE_COSINE)
+    group_key: dict[int, str] = {}
+    for group, content_hash in zip(groups, content_hashes, strict=True):
+        group_key[group] = min(group_key.get(group, content_hash), content_hash)
+    validation = np.array([is_validation(group_key[g]) for g in groups], dtype=bool)
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {
+                "backbone": backbone,
+                "tags": tags,
+                "labels": sorted(
+                    (hashes[label.photo_id], label.tag, label.positive, round(label.weight, 3))
+                    for pid in photo_ids
+                    for label in per_photo[pid]
+                ),
+            }
+        ).encode()
+    ).hexdigest()
+    return TrainingData(
+        photo_ids, content_hashes, embeddings, labels, weights, validation, tags, fingerprint, near
+    )

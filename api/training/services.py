@@ -1,0 +1,350 @@
+"""Training runs and the model registry: start a run (one at a time), claim it, run it, gate the
+candidate, publish it, activate or roll back. Free of torch at import: the trainer's heavy work
+is imported inside ``execute_run``."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from api.tagging.services import models_dir, request_tagging
+from api.training.models import ModelVersion, TrainingRun
+from trainer import bundle
+
+log = logging.getLogger(__name__)
+Status = TrainingRun.Status
+
+
+class RunInProgress(Exception):
+    def __init__(self, run: TrainingRun) -> None:
+        super().__init__(f"Training run {run.pk} is already {run.status}.")
+        self.run = run
+
+
+class ActivationRefused(ValueError):
+    pass
+
+
+# ------------------------------------------------------------------ the registry
+
+
+def sync_versions() -> list[ModelVersion]:
+    """Registry rows for bundles on the volume that have none (version 0 is published by the
+    first worker, outside any run), and the active flag as CURRENT says."""
+    folder = models_dir()
+    try:
+        current = bundle.current_version(folder)
+    except bundle.BundleError:
+        current = None
+    known = set(ModelVersion.objects.values_list("version", flat=True))
+    for version in bundle.list_versions(folder):
+        if version in known:
+            continue
+        try:
+            manifest = bundle.read_manifest(folder, version)
+        except bundle.BundleError as error:
+            log.warning("bundle %s is unreadable: %s", version, error)
+            continue
+        ModelVersion.objects.get_or_create(
+            version=version,
+            defaults={
+                "status": ModelVersion.Status.ACTIVE if version == current else ModelVersion.Status.RETIRED,
+                "backbone": manifest["backbone"]["id"],
+                "tags": manifest["tags"],
+                "metrics": manifest.get("metrics", {}),
+                "reason": manifest.get("description", ""),
+                "parent_version": manifest.get("parent_version"),
+                "activated_at": timezone.now() if version == current else None,
+            },
+        )
+    if current is not None:
+        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(version=current).update(
+            status=ModelVersion.Status.RETIRED
+        )
+        ModelVersion.objects.filter(version=current).exclude(status=ModelVersion.Status.ACTIVE).update(
+            status=ModelVersion.Status.ACTIVE, activated_at=timezone.now()
+        )
+    return list(ModelVersion.objects.all())
+
+
+def activate_version(*, version: int) -> ModelVersion:
+    """Makes ``version`` the model workers serve (a rollback is the same move). The bundle is
+    verified first; a broken one is refused and nothing changes."""
+    sync_versions()
+    row = ModelVersion.objects.filter(version=version).first()
+    if row is None:
+        raise ActivationRefused(f"There is no model version {version}.")
+    try:
+        bundle.activate(models_dir(), version)
+    except bundle.BundleError as error:
+        raise ActivationRefused(f"Version {version} cannot be activated: {error}") from None
+    with transaction.atomic():
+        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exclude(version=version).update(
+            status=ModelVersion.Status.RETIRED
+        )
+        ModelVersion.objects.filter(version=version).update(
+            status=ModelVersion.Status.ACTIVE, activated_at=timezone.now()
+        )
+        request_tagging()  # photos tagged by other versions get re-tagged
+    row.refresh_from_db()
+    return row
+
+
+# ------------------------------------------------------------------ runs
+
+
+def start_run(*, trigger: str, user: User | None = None, enqueue: bool = True) -> TrainingRun:
+    """Queues a run; raises RunInProgress with the run already queued or running (the partial
+    unique index makes two simultaneous requests produce one run)."""
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(trigger=trigger, requested_by=user)
+            if enqueue:
+                transaction.on_commit(lambda: _send_run(run.pk))
+    except IntegrityError:
+        active = TrainingRun.objects.filter(status__in=TrainingRun.ACTIVE_STATES).first()
+        if active is None:  # it finished between our insert and this read
+            return start_run(trigger=trigger, user=user, enqueue=enqueue)
+        raise RunInProgress(active) from None
+    return run
+
+
+def _send_run(run_id: int) -> None:
+    from api.training.tasks import run_training
+
+    try:
+        run_training.apply_async((run_id,), retry=True, retry_policy={"max_retries": 2})
+    except Exception:
+        log.warning("could not send training run %s to the trainer", run_id, exc_info=True)
+
+
+def claim_run(run_id: int) -> TrainingRun | None:
+    """Queued -> running, atomically: a run is executed once even if its message arrives twice."""
+    now = timezone.now()
+    claimed = TrainingRun.objects.filter(pk=run_id, status=Status.QUEUED).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now, phase="starting"
+    )
+    return TrainingRun.objects.get(pk=run_id) if claimed else None
+
+
+def fail_dead_runs(*, older_than: timedelta | None = None, reason: str) -> int:
+    """Runs whose trainer died: marked failed. With ``older_than`` None, every running run (a
+    trainer starting up knows none of them is alive, since it runs one at a time)."""
+    runs = TrainingRun.objects.filter(status=Status.RUNNING)
+    if older_than is not None:
+        runs = runs.filter(heartbeat_at__lt=timezone.now() - older_than)
+    return runs.update(status=Status.FAILED, error=reason, finished_at=timezone.now(), phase="failed")
+
+
+def clean_staging() -> None:
+    """Temporary bundle folders of a publisher that died; never a published version."""
+    folder = models_dir()
+    if folder.is_dir():
+        for staging in folder.glob(".tmp-*"):
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def new_labels_since_last_run() -> int:
+    from api.tags.models import PhotoTag, TagState
+
+    last = TrainingRun.objects.exclude(started_at=None).order_by("-started_at").first()
+    labels = PhotoTag.objects.filter(state__in=[TagState.CONFIRMED, TagState.REJECTED])
+    if last is not None and last.started_at is not None:
+        labels = labels.filter(updated_at__gt=last.started_at)
+    return labels.count()
+
+
+class _Reporter:
+    """Writes progress to the run's row (at most every half second) and to an optional callback."""
+
+    def __init__(self, run: TrainingRun, callback: Callable[[TrainingRun], None] | None) -> None:
+        self.run = run
+        self.callback = callback
+        self._last = 0.0
+
+    def phase(self, name: str, progress: float) -> None:
+        self.save(phase=name, progress=progress, force=True)
+
+    def save(self, force: bool = False, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self.run, key, value)
+        now = time.monotonic()
+        if force or now - self._last > 0.5:
+            self._last = now
+            self.run.heartbeat_at = timezone.now()
+            TrainingRun.objects.filter(pk=self.run.pk).update(
+                heartbeat_at=self.run.heartbeat_at, **self._row()
+            )
+        if self.callback:
+            self.callback(self.run)
+
+    def _row(self) -> dict[str, Any]:
+        fields = ("phase", "progress", "epoch", "total_epochs", "curves", "metrics", "dataset_fingerprint")
+        return {name: getattr(self.run, name) for name in fields}
+
+
+def _finish(run: TrainingRun, status: str, **fields: Any) -> TrainingRun:
+    fields.update(
+        status=status, finished_at=timezone.now(), progress=1.0 if status != Status.FAILED else run.progress
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(**fields)
+    run.refresh_from_db()
+    return run
+
+
+def execute_run(run: TrainingRun, *, progress: Callable[[TrainingRun], None] | None = None) -> TrainingRun:
+    """Runs a claimed run to its end. Any error fails the run with its message; the bundle is
+    published atomically, so a failure never leaves half a model behind."""
+    try:
+        return _execute(run, _Reporter(run, progress))
+    except Exception as error:
+        log.exception("training run %s failed", run.pk)
+        return _finish(run, Status.FAILED, error=f"{type(error).__name__}: {error}", phase="failed")
+
+
+def _execute(run: TrainingRun, report: _Reporter) -> TrainingRun:
+    from api.training import embeddings, labels
+    from trainer.backbones import DEFAULT_BACKBONE
+    from trainer.training import LabelledSet, train_head
+
+    report.phase("collecting labels", 0.02)
+    collected = labels.collect_labels()
+    report.phase("computing missing embeddings", 0.05)
+    embeddings.compute_missing(
+        sorted({label.photo_id for label in collected.labels}), backbone=DEFAULT_BACKBONE
+    )
+    data = labels.build_training_data(collected, DEFAULT_BACKBONE)
+    report.save(dataset_fingerprint=data.fingerprint, force=True)
+    if not data.tags:
+        return _finish(
+            run,
+            Status.SKIPPED,
+            phase="skipped",
+            error=f"No tag has {settings.MIN_PHOTOS_PER_TAG} vouched-for photos yet; "
+            f"closest: {', '.join(f'{t} ({n})' for t, n in list(data.near_tags.items())[:5]) or 'none'}.",
+        )
+    previous = (
+        TrainingRun.objects.filter(status__in=[Status.SUCCEEDED, Status.REJECTED])
+        .exclude(pk=run.pk)
+        .order_by("-finished_at")
+        .first()
+    )
+    if previous is not None and previous.dataset_fingerprint == data.fingerprint:
+        return _finish(
+            run,
+            Status.SKIPPED,
+            phase="skipped",
+            error=f"The training data has not changed since run {previous.pk} "
+            f"(fingerprint {data.fingerprint[:12]}).",
+        )
+    if data.validation.all() or not data.validation.any():
+        return _finish(
+            run, Status.SKIPPED, phase="skipped", error="Too few photos to hold some out for validation."
+        )
+
+    max_epochs = settings.TRAIN_MAX_EPOCHS
+
+    def on_epoch(epoch: int, total: int, record: dict[str, float]) -> None:
+        report.save(
+            phase="training",
+            epoch=epoch,
+            total_epochs=total,
+            curves=[*report.run.curves, record],
+            progress=0.1 + 0.8 * epoch / total,
+        )
+
+    report.save(phase="training", total_epochs=max_epochs, curves=[], force=True)
+    dataset = LabelledSet(data.embeddings, data.labels, data.weights, data.validation, data.tags)
+    head = train_head(dataset, max_epochs=max_epochs, patience=settings.TRAIN_PATIENCE, progress=on_epoch)
+    report.phase("evaluating", 0.92)
+    verdict = _gate(data, head)
+    report.phase("publishing", 0.96)
+    version = _publish(run, data, head, verdict)
+    metrics = {**head.metrics, "gate": verdict.numbers, "epochs": head.epochs_run}
+    if verdict.accepted:
+        activate_version(version=version)
+        return _finish(
+            run, Status.SUCCEEDED, phase="done", metrics=metrics, model_version=version, curves=head.curves
+        )
+    return _finish(
+        run,
+        Status.REJECTED,
+        phase="done",
+        metrics=metrics,
+        model_version=version,
+        curves=head.curves,
+        error=verdict.reason,
+    )
+
+
+def _gate(data: Any, head: Any) -> Any:
+    from trainer.gate import judge
+    from trainer.training import sigmoid_scores
+
+    val = data.validation
+    candidate_scores = sigmoid_scores(head.weight, head.bias, data.embeddings[val])
+    active_scores, active_tags = None, []
+    current = bundle.current_version(models_dir())
+    if current is not None:
+        manifest = bundle.verify(models_dir(), current)
+        if manifest["head"]["kind"] == "sigmoid" and manifest["backbone"]["id"] == "efficientnet_lite0":
+            weights = bundle.load_tensors(
+                models_dir(), current, manifest["head"].get("file", "head.safetensors")
+            )
+            active_scores = sigmoid_scores(weights["weight"], weights["bias"], data.embeddings[val])
+            active_tags = manifest["tags"]
+    return judge(
+        labels=data.labels[val],
+        tags=data.tags,
+        candidate_scores=candidate_scores,
+        active_scores=active_scores,
+        active_tags=active_tags,
+        tolerance=settings.TRAIN_GATE_TOLERANCE,
+        min_map=settings.TRAIN_MIN_FIRST_MAP,
+    )
+
+
+def _publish(run: TrainingRun, data: Any, head: Any, verdict: Any) -> int:
+    from trainer.backbones import get_backbone
+    from trainer.model import HEAD_FILE
+
+    spec = get_backbone("efficientnet_lite0")
+    folder = models_dir()
+    known = ModelVersion.objects.aggregate(top=Max("version"))["top"]
+    version = max(bundle.next_version(folder), (known or 0) + 1)
+    manifest = {
+        "version": version,
+        "backbone": {"id": spec.id, "embedding_dim": spec.embedding_dim, "weights": "package"},
+        "preprocessing": spec.preprocessing.to_dict(),
+        "head": {"kind": "sigmoid", "file": HEAD_FILE},
+        "tags": data.tags,
+        "thresholds": [float(t) for t in head.thresholds],
+        "metrics": {k: v for k, v in head.metrics.items() if k != "per_tag"}
+        | {"per_tag": head.metrics["per_tag"]},
+        "dataset_fingerprint": data.fingerprint,
+        "parent_version": bundle.current_version(folder),
+        "training_run": run.pk,
+        "gate": {"accepted": verdict.accepted, "reason": verdict.reason, **verdict.numbers},
+    }
+    bundle.publish(folder, manifest, {HEAD_FILE: {"weight": head.weight, "bias": head.bias}})
+    ModelVersion.objects.create(
+        version=version,
+        status=ModelVersion.Status.CANDIDATE if verdict.accepted else ModelVersion.Status.REJECTED,
+        backbone=spec.id,
+        tags=data.tags,
+        metrics={**head.metrics, "gate": verdict.numbers},
+        reason=verdict.reason,
+        dataset_fingerprint=data.fingerprint,
+        parent_version=manifest["parent_version"],
+    )
+    return version

@@ -1,0 +1,88 @@
+"""Multi-label evaluation: mAP, micro/macro F1, per-tag precision/recall/F1, top-1 accuracy, and
+per-tag thresholds chosen on validation data. NumPy only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """AP of one tag: the mean precision at each true positive, ranked by score. None without
+    positives (the tag cannot be judged on these photos)."""
+    positives = int(labels.sum())
+    if positives == 0:
+        return None
+    order = np.argsort(-scores, kind="stable")
+    hits = labels[order].astype(np.float64)
+    precision_at_k = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision_at_k * hits).sum() / positives)
+
+
+def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    aps = [average_precision(scores[:, t], labels[:, t]) for t in range(labels.shape[1])]
+    known = [ap for ap in aps if ap is not None]
+    return float(np.mean(known)) if known else 0.0
+
+
+def choose_thresholds(scores: np.ndarray, labels: np.ndarray, default: float = 0.5) -> np.ndarray:
+    """Per tag, the threshold with the best F1 on validation photos; ``default`` for a tag
+    without validation positives."""
+    grid = np.linspace(0.05, 0.95, 19)
+    thresholds = np.full(labels.shape[1], default, dtype=np.float32)
+    for t in range(labels.shape[1]):
+        if labels[:, t].sum() == 0:
+            continue
+        best, best_f1 = default, -1.0
+        for threshold in grid:
+            predicted = scores[:, t] >= threshold
+            tp = float((predicted & (labels[:, t] == 1)).sum())
+            f1 = 2 * tp / (predicted.sum() + labels[:, t].sum())
+            if f1 > best_f1:
+                best, best_f1 = float(threshold), f1
+        thresholds[t] = best
+    return thresholds
+
+
+def evaluate(
+    scores: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, tags: list[str]
+) -> dict[str, Any]:
+    """Everything a model version is judged by; ``labels`` is 0/1 of shape (photos, tags)."""
+    predicted = scores >= thresholds[None, :]
+    truth = labels == 1
+    tp = (predicted & truth).sum(axis=0).astype(np.float64)
+    fp = (predicted & ~truth).sum(axis=0).astype(np.float64)
+    fn = (~predicted & truth).sum(axis=0).astype(np.float64)
+    precision = np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0)
+    recall = np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0)
+    f1 = np.divide(
+        2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0
+    )
+    support = truth.sum(axis=0)
+    judged = support > 0
+    micro_denominator = 2 * tp.sum() + fp.sum() + fn.sum()
+    single = truth.sum(axis=1) == 1
+    top1 = (
+        float((truth[single].argmax(axis=1) == scores[single].argmax(axis=1)).mean())
+        if single.any()
+        else None
+    )
+    return {
+        "map": round(mean_average_precision(scores, labels), 4),
+        "micro_f1": round(float(2 * tp.sum() / micro_denominator) if micro_denominator else 0.0, 4),
+        "macro_f1": round(float(f1[judged].mean()) if judged.any() else 0.0, 4),
+        "top1_accuracy": round(top1, 4) if top1 is not None else None,
+        "photos": int(labels.shape[0]),
+        "per_tag": {
+            tag: {
+                "precision": round(float(precision[i]), 4),
+                "recall": round(float(recall[i]), 4),
+                "f1": round(float(f1[i]), 4),
+                "support": int(support[i]),
+                "threshold": round(float(thresholds[i]), 3),
+                "ap": None if (ap := average_precision(scores[:, i], labels[:, i])) is None else round(ap, 4),
+            }
+            for i, tag in enumerate(tags)
+        },
+    }
