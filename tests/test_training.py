@@ -242,6 +242,7 @@ class TestRuns:
         assert run.status == "rejected"
         assert "below the minimum" in run.error
         assert bundle.current_version(models) == 0  # the active model stays
+        assert run.model_version is not None
         rejected = ModelVersion.objects.get(version=run.model_version)
         assert rejected.status == "rejected" and "below the minimum" in rejected.reason
         assert bundle.verify(models, rejected.version)["gate"]["accepted"] is False
