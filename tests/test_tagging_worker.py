@@ -4,19 +4,14 @@ work claimed exactly once and recovered from dead workers."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import connection
 from playwright.sync_api import Page, expect
 
 from api.celery import app
@@ -29,61 +24,27 @@ from api.tagging.tasks import sweep, tag_pending
 from api.tags.models import PhotoTag
 from tests.conftest import REPO, client_for, image_bytes, shot, upload
 from tests.test_trainer_core import CAT_CLASSES, publish_head
-from tests.workers import celery_worker, worker_env
+from tests.workers import (
+    celery_worker,
+    env_for_test_database,
+    module_fs,
+    photo_nobody_can_claim,
+    tagged,
+    wait_until,
+    worker_fs,
+)
 from trainer import bundle
-from trainer.day_zero import ensure_active_model
+
+__all__ = ["module_fs", "worker_fs"]  # fixtures this module uses
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
 CAT = (REPO / "tests" / "fixtures" / "cat.jpg").read_bytes()
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def tagged(photo_id: int, version: int | None = None) -> Callable[[], bool]:
-    def check() -> bool:
-        photo = Photo.objects.get(pk=photo_id)
-        return photo.status == "tagged" and (version is None or photo.model_version == version)
-
-    return check
-
-
-@pytest.fixture(scope="module")
-def module_fs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("worker_fs")
-    ensure_active_model(root / "models")
-    return root
-
-
 @pytest.fixture
-def shared_fs(settings: Any, module_fs: Path) -> Path:
-    """Every test in this module shares the worker's volume and starts with version 0 serving."""
-    settings.SHARED_FS = module_fs
-    models = module_fs / "models"
-    bundle.activate(models, 0)
-    for version in bundle.list_versions(models):
-        if version != 0:
-            shutil.rmtree(bundle.bundle_dir(models, version))
-    return module_fs
-
-
-def env_for_test_database(module_fs: Path, **extra: str) -> dict[str, str]:
-    base = urlsplit(worker_env()["DATABASE_URL"])
-    url = urlunsplit(base._replace(path="/" + str(connection.settings_dict["NAME"])))
-    return worker_env(
-        DATABASE_URL=url,
-        SHARED_FS=str(module_fs),
-        TAGGER_DEVICE="cpu",
-        TAGGER_BATCH_SIZE="4",
-        WORKER_HEARTBEAT_SECONDS="1",
-        **extra,
-    )
+def shared_fs(worker_fs: Path) -> Path:
+    return worker_fs
 
 
 @pytest.fixture(scope="module")
@@ -92,19 +53,8 @@ def tagging_worker(
 ) -> Iterator[str]:
     app.control.purge()
     log = tmp_path_factory.mktemp("logs") / "worker.log"
-    with celery_worker("tagging", env=env_for_test_database(module_fs), log=log) as name:
-        yield name
-
-
-def photo_nobody_can_claim(owner: User, data: bytes) -> Photo:
-    """A pending photo claimed long ago by a worker that died: no live worker touches it until
-    the sweep frees it."""
-    with transaction.atomic():
-        photo = upload_photo(owner=owner, data=data)
-        Photo.objects.filter(pk=photo.pk).update(
-            claimed_by="dead-worker:1", claimed_at=timezone.now() - timedelta(hours=2)
-        )
-    return photo
+    with celery_worker("tagging", env=env_for_test_database(module_fs), log=log):
+        yield str(log)
 
 
 def test_an_uploaded_photo_is_tagged_by_version_0_with_provenance(

@@ -57,7 +57,7 @@ def model_tag(photo: Photo, name: str) -> PhotoTag:
 def separable_photos(owner: User, per_kind: int, *, seed: int = 0, shuffle: bool = False) -> list[Photo]:
     """Photos whose embeddings cluster by kind, each tagged by its owner with its kind."""
     rng = np.random.default_rng(seed)
-    centres = {kind: rng.normal(0, 1, 1280) * 3 for kind in KINDS}
+    centres = {kind: rng.normal(0, 1, 1280) for kind in KINDS}  # same-kind cosine ~0.5: alike, not copies
     photos, names = [], []
     for i in range(per_kind * len(KINDS)):
         kind = KINDS[i % len(KINDS)]
