@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+_no_driver = False
+
 
 def gpu_stats() -> list[dict[str, Any]]:
+    global _no_driver
+    if _no_driver:
+        return []  # a driver does not appear while the process runs; do not probe every batch
     try:
         import pynvml
     except ImportError:
+        _no_driver = True
         return []
     try:
         pynvml.nvmlInit()
     except Exception:  # noqa: BLE001 - no NVIDIA driver: the machine is CPU-only, not broken
+        _no_driver = True
         return []
     try:
         stats = []

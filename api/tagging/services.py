@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,65 +112,88 @@ def work_waiting(active_version: int | None) -> bool:
 # ------------------------------------------------------------------ writing results
 
 
-def apply_suggestions(
-    *,
-    photo_id: int,
-    worker: str,
-    suggestions: Sequence[tuple[str, float]],
-    embedding: np.ndarray | None,
-    version: int,
-    backbone: str,
-) -> bool:
-    """Writes one photo's model tags. Never re-adds a tag a person rejected, never touches tags
-    people added or confirmed, and replaces old suggestions nobody has reviewed. Returns False
-    when the photo is gone or another worker took it over."""
+@dataclass(frozen=True)
+class TaggingResult:
+    photo_id: int
+    suggestions: Sequence[tuple[str, float]]
+    embedding: np.ndarray | None
+
+
+def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int, backbone: str) -> int:
+    """Writes a batch's model tags in one transaction and a handful of queries. Never re-adds a
+    tag a person rejected, never touches tags people added or confirmed, and replaces old
+    suggestions nobody has reviewed. Photos that are gone or were taken over by another worker
+    are skipped. Returns the photos written."""
+    now = timezone.now()
     with transaction.atomic():
-        photo = Photo.objects.select_for_update().filter(pk=photo_id, claimed_by=worker).first()
-        if photo is None:
-            return False
-        current = {pt.tag.name: pt for pt in PhotoTag.objects.filter(photo=photo).select_related("tag")}
-        reviewed = set(TagVote.objects.filter(photo_tag__photo=photo).values_list("photo_tag_id", flat=True))
-        wanted = dict(suggestions)
+        mine = set(
+            Photo.objects.select_for_update()
+            .filter(pk__in=[r.photo_id for r in results], claimed_by=worker)
+            .values_list("pk", flat=True)
+        )
+        results = [r for r in results if r.photo_id in mine]
+        current: dict[int, dict[str, PhotoTag]] = defaultdict(dict)
+        for pt in PhotoTag.objects.filter(photo_id__in=mine).select_related("tag"):
+            current[pt.photo_id][pt.tag.name] = pt
+        reviewed = set(
+            TagVote.objects.filter(photo_tag__photo_id__in=mine).values_list("photo_tag_id", flat=True)
+        )
+        names = {name for r in results for name, _ in r.suggestions}
+        Tag.objects.bulk_create([Tag(name=n) for n in names], ignore_conflicts=True)
+        tag_ids = dict(Tag.objects.filter(name__in=names).values_list("name", "id"))
 
         def unreviewed_suggestion(pt: PhotoTag) -> bool:
             return pt.source == TagSource.MODEL and pt.state == TagState.SUGGESTED and pt.pk not in reviewed
 
-        stale = [pt.pk for name, pt in current.items() if unreviewed_suggestion(pt) and name not in wanted]
+        stale: list[int] = []
+        fresh: list[PhotoTag] = []
+        rescored: list[PhotoTag] = []
+        for result in results:
+            wanted = dict(result.suggestions)
+            existing = current[result.photo_id]
+            stale += [
+                pt.pk for name, pt in existing.items() if unreviewed_suggestion(pt) and name not in wanted
+            ]
+            for name, score in wanted.items():
+                old = existing.get(name)
+                if old is None:
+                    fresh.append(
+                        PhotoTag(
+                            photo_id=result.photo_id,
+                            tag_id=tag_ids[name],
+                            source=TagSource.MODEL,
+                            state=TagState.SUGGESTED,
+                            score=score,
+                            model_version=version,
+                        )
+                    )
+                elif unreviewed_suggestion(old):
+                    old.score, old.model_version, old.updated_at = score, version, now
+                    rescored.append(old)
+                # Anything else is a person's tag or a reviewed one (rejections included): left alone.
         PhotoTag.objects.filter(pk__in=stale).delete()
-        for name, score in wanted.items():
-            existing = current.get(name)
-            if existing is None:
-                tag, _ = Tag.objects.get_or_create(name=name)
-                PhotoTag.objects.create(
-                    photo=photo,
-                    tag=tag,
-                    source=TagSource.MODEL,
-                    state=TagState.SUGGESTED,
-                    score=score,
-                    model_version=version,
+        PhotoTag.objects.bulk_create(fresh)
+        PhotoTag.objects.bulk_update(rescored, ["score", "model_version", "updated_at"])
+        PhotoEmbedding.objects.bulk_create(
+            [
+                PhotoEmbedding(
+                    photo_id=r.photo_id,
+                    backbone=backbone,
+                    dim=int(r.embedding.shape[0]),
+                    vector=r.embedding.astype("float16").tobytes(),
                 )
-            elif unreviewed_suggestion(existing):
-                existing.score, existing.model_version = score, version
-                existing.save(update_fields=["score", "model_version", "updated_at"])
-            # Anything else is a person's tag or a reviewed one (rejections included): left alone.
-        if embedding is not None:
-            PhotoEmbedding.objects.update_or_create(
-                photo=photo,
-                defaults={
-                    "backbone": backbone,
-                    "dim": int(embedding.shape[0]),
-                    "vector": embedding.astype("float16").tobytes(),
-                },
-            )
-        Photo.objects.filter(pk=photo.pk).update(
-            status=TaggingStatus.TAGGED,
-            status_reason="",
-            model_version=version,
-            tagged_at=timezone.now(),
-            claimed_at=None,
-            claimed_by="",
+                for r in results
+                if r.embedding is not None
+            ],
+            update_conflicts=True,
+            unique_fields=["photo"],
+            update_fields=["backbone", "dim", "vector", "updated_at"],
         )
-    return True
+        Photo.objects.filter(pk__in=mine).update(
+            status=TaggingStatus.TAGGED, status_reason="", model_version=version, tagged_at=now,
+            claimed_at=None, claimed_by="",
+        )  # fmt: skip
+    return len(results)
 
 
 def mark_failed(*, photo_id: int, worker: str, reason: str) -> None:

@@ -14,7 +14,7 @@ from api.photos import storage
 from api.photos.models import Photo
 from api.tagging.models import WorkerStatus
 from api.tagging.runtime import ModelRuntime
-from api.tagging.services import apply_suggestions, claim_batch, mark_failed
+from api.tagging.services import TaggingResult, apply_results, claim_batch, mark_failed
 from trainer.gpu import gpu_stats
 from trainer.inference import Tagger
 
@@ -30,24 +30,16 @@ def _failure_reason(error: Exception) -> str:
 def tag_batch(photos: Sequence[Photo], *, tagger: Tagger, worker: str) -> int:
     """Tags one claimed batch; a photo that fails is marked failed alone. Returns photos tagged."""
     sources = [storage.original_path(p.content_hash, p.file_ext) for p in photos]
-    results = tagger.predict_sources(sources)
-    tagged = 0
-    for photo, result in zip(photos, results, strict=True):
-        if isinstance(result, Exception):
-            log.warning("photo %s failed: %s", photo.pk, result)
-            mark_failed(photo_id=photo.pk, worker=worker, reason=_failure_reason(result))
+    predictions = tagger.predict_sources(sources)
+    results: list[TaggingResult] = []
+    for photo, prediction in zip(photos, predictions, strict=True):
+        if isinstance(prediction, Exception):
+            log.warning("photo %s failed: %s", photo.pk, prediction)
+            mark_failed(photo_id=photo.pk, worker=worker, reason=_failure_reason(prediction))
             continue
-        tagged += apply_suggestions(
-            photo_id=photo.pk,
-            worker=worker,
-            suggestions=[
-                (s.tag, s.score) for s in tagger.suggestions(result, settings.TAGGER_MAX_SUGGESTIONS)
-            ],
-            embedding=result.embedding,
-            version=tagger.version,
-            backbone=tagger.backbone_id,
-        )
-    return tagged
+        suggestions = tagger.suggestions(prediction, settings.TAGGER_MAX_SUGGESTIONS)
+        results.append(TaggingResult(photo.pk, [(s.tag, s.score) for s in suggestions], prediction.embedding))
+    return apply_results(worker=worker, results=results, version=tagger.version, backbone=tagger.backbone_id)
 
 
 def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
