@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import views
+from web import staff, views
 
 app_name = "web"
 
@@ -21,6 +21,10 @@ urlpatterns = [
     path("p/<int:pk>/tags/<str:name>/<str:action>/", views.tag_vote, name="tag-action"),
     path("s/<str:token>/", views.shared_photo, name="shared-photo"),
     path("tag-suggestions/", views.tag_suggestions, name="tag-suggestions"),
+    path("staff/", staff.dashboard, name="staff"),
+    path("staff/retrain/", staff.retrain, name="staff-retrain"),
+    path("staff/runs/<int:pk>/", staff.run_panel, name="staff-run"),
+    path("staff/models/<int:version>/activate/", staff.activate, name="staff-activate"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", views.ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

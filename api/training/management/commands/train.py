@@ -33,6 +33,7 @@ class Command(BaseCommand):
             self.stderr.write(f"\r{line:<90}" if interactive else line, ending="" if interactive else "\n")
 
         result = services.execute_run(claimed, progress=show)
+        show(result)
         self.stderr.write("")
         summary = f"Run {result.pk}: {result.status}"
         if result.model_version is not None:
