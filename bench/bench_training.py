@@ -95,6 +95,7 @@ def main() -> int:
     parser.add_argument("--plot", type=Path, default=REPO / "bench" / "results" / "training.png")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--per-tag", default="5,10,25,50,all")
+    parser.add_argument("--curve-runs", type=int, default=5, help="label samples per learning-curve point")
     args = parser.parse_args()
 
     data = embeddings(args.dataset, args.out.parent / ".cache" / f"{args.dataset.name}-embeddings.npz")
@@ -125,10 +126,10 @@ def main() -> int:
     print(f"full retrain: median {result['full_retrain']['median_seconds']} s, test {quality}", flush=True)
 
     curve = []
-    rng = np.random.default_rng(0)
     for per_tag in args.per_tag.split(","):
         points = []
-        for run in range(args.runs):
+        for run in range(args.curve_runs):
+            rng = np.random.default_rng(run)  # run r draws the same photos at every point
             rows: list[int] = []
             for tag in tags:
                 members = np.flatnonzero(data["train_classes"] == tag)
