@@ -11,12 +11,14 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The platform runs the model in its worker, so `make run` needs the ML requirements too.
 $(VENV)/.installed: requirements-ml.txt requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-ml.txt
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-ml.txt >$(VENV)/pip.log 2>&1 \
+		|| { cat $(VENV)/pip.log; exit 1; }
 	@touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt requirements-ml.txt requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt >$(VENV)/pip.log 2>&1 \
+		|| { cat $(VENV)/pip.log; exit 1; }
 	@touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
