@@ -163,6 +163,11 @@ TRAIN_MIN_FIRST_MAP = env_float("TRAIN_MIN_FIRST_MAP", 0.5, minimum=0, maximum=1
 TRAIN_MAX_EPOCHS = env_int("TRAIN_MAX_EPOCHS", 150, minimum=1)
 # Early stopping: epochs without a better validation mAP before training stops.
 TRAIN_PATIENCE = env_int("TRAIN_PATIENCE", 15, minimum=1)
+# Teacher/student: the active model's confident predictions on unlabelled photos join training
+# with a capped weight (validation stays human-labelled). Off by default; see bench_training.
+TRAIN_SEMI_SUPERVISED = env_bool("TRAIN_SEMI_SUPERVISED", False)
+TRAIN_PSEUDO_CONFIDENCE = env_float("TRAIN_PSEUDO_CONFIDENCE", 0.9, minimum=0.5, maximum=1)
+TRAIN_PSEUDO_WEIGHT = env_float("TRAIN_PSEUDO_WEIGHT", 0.3, minimum=0, maximum=1)
 TRAIN_CHECK_MINUTES = env_int("TRAIN_CHECK_MINUTES", 60, minimum=1)
 TRAIN_MIN_NEW_LABELS = env_int("TRAIN_MIN_NEW_LABELS", 50, minimum=1)
 # A running run whose heartbeat is older than this died with its trainer.

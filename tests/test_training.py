@@ -364,3 +364,25 @@ def test_rejections_by_people_without_trust_are_ignored_too(alice: User, make_us
     assert PhotoTag.objects.get(tag__name="dog").state == "rejected"
     assert "dog" not in {label.tag for label in collect_labels().labels}
     assert TagVote.objects.filter(user=troll).count() == 5
+
+
+def test_the_semi_supervised_step_adds_confident_unlabelled_photos_to_training_only(
+    alice: User, trainable: None, models: Path, settings: Any
+) -> None:
+    separable_photos(alice, per_kind=12)
+    first = run_now()
+    assert (
+        first.status == "succeeded" and first.metrics["pseudo_labelled_photos"] == 0
+    )  # off: no teacher used
+    rng = np.random.default_rng(0)  # the same centres as separable_photos(seed=0)
+    centres = {kind: rng.normal(0, 1, 1280) for kind in KINDS}
+    for n in range(9):  # photos nobody tagged, close to the kinds
+        with_embedding(bare_photo(alice, 50_000 + n), centres[KINDS[n % 3]] + rng.normal(0, 1, 1280))
+    add_tag(photo=with_embedding(bare_photo(alice, 60_000), centres["red"]), user=alice, name="red")
+    settings.TRAIN_SEMI_SUPERVISED = True
+
+    run = run_now()
+
+    assert run.status in {"succeeded", "rejected"}, run.error
+    # Only photos the teacher is confident about (score >= 0.9) join; never more than exist.
+    assert 1 <= run.metrics["pseudo_labelled_photos"] <= 9

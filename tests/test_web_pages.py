@@ -46,7 +46,7 @@ def test_the_feed_pages_on_for_infinite_scroll(alice: User, settings: Any) -> No
     made = [photo(alice, n).pk for n in range(5)]
 
     first = Client().get("/")
-    more_url = first.content.decode().split('hx-get="')[1].split('"')[0].replace("&amp;", "&")
+    more_url = first.content.decode().split('class="more" hx-get="')[1].split('"')[0].replace("&amp;", "&")
     second = Client().get(more_url, headers={"HX-Request": "true"})
 
     assert card_ids(first) == made[::-1][:2]

@@ -136,3 +136,27 @@ def sigmoid_scores(weight: torch.Tensor, bias: torch.Tensor, embeddings: np.ndar
     with torch.no_grad():
         logits = torch.from_numpy(embeddings.astype(np.float32)) @ weight.float().T + bias.float()
         return torch.sigmoid(logits).numpy()
+
+
+def with_pseudo_labels(
+    data: LabelledSet, unlabelled: np.ndarray, teacher_scores: np.ndarray, *, confidence: float, weight: float
+) -> tuple[LabelledSet, int]:
+    """The teacher/student step: unlabelled photos the teacher is confident about join the
+    training side (never validation, which stays human-labelled) with a capped weight. A photo
+    joins when some tag scores at least ``confidence``; those tags are its positives, the rest
+    weak negatives. Returns the enlarged set and how many photos joined."""
+    positive = teacher_scores >= confidence
+    keep = positive.any(axis=1)
+    labels = positive[keep].astype(np.float32)
+    weights = np.where(labels == 1, weight, weight / 2).astype(np.float32)
+    joined = int(keep.sum())
+    return (
+        LabelledSet(
+            embeddings=np.concatenate([data.embeddings, unlabelled[keep]]),
+            labels=np.concatenate([data.labels, labels]),
+            weights=np.concatenate([data.weights, weights]),
+            validation=np.concatenate([data.validation, np.zeros(joined, dtype=bool)]),
+            tags=data.tags,
+        ),
+        joined,
+    )

@@ -265,12 +265,20 @@ def _execute(run: TrainingRun, report: _Reporter) -> TrainingRun:
 
     report.save(phase="training", total_epochs=max_epochs, curves=[], force=True)
     dataset = LabelledSet(data.embeddings, data.labels, data.weights, data.validation, data.tags)
+    pseudo = 0
+    if settings.TRAIN_SEMI_SUPERVISED:
+        dataset, pseudo = _with_teacher(dataset, data.photo_ids)
     head = train_head(dataset, max_epochs=max_epochs, patience=settings.TRAIN_PATIENCE, progress=on_epoch)
     report.phase("evaluating", 0.92)
     verdict = _gate(data, head)
     report.phase("publishing", 0.96)
     version = _publish(run, data, head, verdict)
-    metrics = {**head.metrics, "gate": verdict.numbers, "epochs": head.epochs_run}
+    metrics = {
+        **head.metrics,
+        "gate": verdict.numbers,
+        "epochs": head.epochs_run,
+        "pseudo_labelled_photos": pseudo,
+    }
     if verdict.accepted:
         activate_version(version=version)
         return _finish(
@@ -284,6 +292,52 @@ def _execute(run: TrainingRun, report: _Reporter) -> TrainingRun:
         model_version=version,
         curves=head.curves,
         error=verdict.reason,
+    )
+
+
+def _active_sigmoid_head() -> tuple[Any, Any, list[str]] | None:
+    """The active model's head when it is a trained one on the default backbone, else None."""
+    current = bundle.current_version(models_dir())
+    if current is None:
+        return None
+    manifest = bundle.verify(models_dir(), current)
+    if manifest["head"]["kind"] != "sigmoid" or manifest["backbone"]["id"] != "efficientnet_lite0":
+        return None
+    weights = bundle.load_tensors(models_dir(), current, manifest["head"].get("file", "head.safetensors"))
+    return weights["weight"], weights["bias"], list(manifest["tags"])
+
+
+def _with_teacher(dataset: Any, labelled_ids: list[int]) -> tuple[Any, int]:
+    import numpy as np
+
+    from api.tagging.models import PhotoEmbedding
+    from trainer.training import sigmoid_scores, with_pseudo_labels
+
+    teacher = _active_sigmoid_head()
+    if teacher is None:
+        return dataset, 0
+    weight, bias, teacher_tags = teacher
+    shared = [t for t in dataset.tags if t in teacher_tags]
+    if not shared:
+        return dataset, 0
+    rows = PhotoEmbedding.objects.filter(backbone="efficientnet_lite0").exclude(photo_id__in=labelled_ids)
+    vectors = [
+        np.frombuffer(bytes(v), dtype=np.float16) for v in rows.values_list("vector", flat=True)[:20000]
+    ]
+    if not vectors:
+        return dataset, 0
+    unlabelled = np.stack(vectors).astype(np.float32)
+    scores = sigmoid_scores(weight, bias, unlabelled)
+    # The teacher's columns, in the candidate's order; tags it does not know score 0.
+    mapped = np.zeros((len(unlabelled), len(dataset.tags)), dtype=np.float32)
+    for tag in shared:
+        mapped[:, dataset.tags.index(tag)] = scores[:, teacher_tags.index(tag)]
+    return with_pseudo_labels(
+        dataset,
+        unlabelled,
+        mapped,
+        confidence=settings.TRAIN_PSEUDO_CONFIDENCE,
+        weight=settings.TRAIN_PSEUDO_WEIGHT,
     )
 
 
