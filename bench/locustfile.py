@@ -9,13 +9,15 @@ Inputs come from environment variables that the runner sets:
 
 - ``BENCH_TOKENS_FILE``: JSON list of ``{"username": ..., "token": ...}``; simulated user *i* signs in
   with entry ``i % len(list)``, so 8 users with 8 tokens are 8 distinct accounts.
-- ``BENCH_IMAGES_DIR``: folder with ``client<i>/*.jpg``, distinct JPEGs made beforehand, one folder
-  per account (an owner uploading the same bytes twice gets 409).
+- ``BENCH_IMAGES_DIR``: folder of distinct JPEGs made beforehand. All users draw from one queue, so
+  no file is sent twice, whichever client goes fastest (an owner sending the same bytes twice
+  gets 409).
 - ``BENCH_TAGS``: comma-separated tag names used in uploads and in ``?tag=`` feed queries.
 - ``BENCH_RAW_OUT`` (optional): where to write every request's name, status, latency and time, so the
   runner can compute exact percentiles (locust's own CSV rounds times above 100 ms).
 - ``BENCH_CONNECTION`` (optional): ``close`` sends ``Connection: close``, so every request opens a new
   connection (as nginx proxies by default); otherwise each user keeps one keep-alive connection.
+  The runner passes ``close`` unless told otherwise.
 - ``BENCH_FINAL_CSV`` (optional): a prefix for ``_stats.csv`` and ``_failures.csv`` written when
   locust quits. ``--csv`` files are rewritten once a second and locust 2.47 does not write them
   again at the end, so they can miss the last second of the run; these final ones do not.
@@ -46,6 +48,8 @@ TAG_FEED_NAME = "GET /api/photos/?tag= [tag feed]"
 _slots = itertools.count()
 _raw: list[tuple[str, int, float, float, bool, int]] = []
 _recycled = 0
+_sent = 0  # one queue for all users: they run as greenlets in this one process
+_images: list[Path] = []
 
 
 def _tokens() -> list[dict[str, str]]:
@@ -60,6 +64,15 @@ def _tokens() -> list[dict[str, str]]:
 
 def _tags() -> list[str]:
     return [t for t in os.environ.get("BENCH_TAGS", "beach,city,dog").split(",") if t]
+
+
+def _upload_images() -> list[Path]:
+    if not _images:
+        folder = Path(os.environ["BENCH_IMAGES_DIR"])
+        _images.extend(sorted(folder.glob("*.jpg")))
+        if not _images:
+            raise RuntimeError(f"no images in {folder}")
+    return _images
 
 
 def _with_comment(jpeg: bytes, text: str) -> bytes:
@@ -87,26 +100,19 @@ class _TokenUser(HttpUser):
 
 
 class UploadUser(_TokenUser):
-    """Uploads distinct ~160 KB 1024x768 JPEGs as fast as the server answers."""
-
-    def on_start(self) -> None:
-        super().on_start()
-        folder = Path(os.environ["BENCH_IMAGES_DIR"]) / f"client{self.slot}"
-        self.images = sorted(folder.glob("*.jpg"))
-        if not self.images:
-            raise RuntimeError(f"no images in {folder}")
-        self.sent = 0
+    """Uploads distinct ~175 KB 1024x768 JPEGs as fast as the server answers."""
 
     def _next_image(self) -> tuple[str, bytes]:
-        global _recycled
-        path = self.images[self.sent % len(self.images)]
+        global _sent, _recycled
+        images = _upload_images()
+        path = images[_sent % len(images)]
         data = path.read_bytes()
-        lap = self.sent // len(self.images)
+        lap = _sent // len(images)
         if lap:
             # The prepared images ran out: same pixels, new bytes. Counted and reported by the runner.
             _recycled += 1
             data = _with_comment(data, f"bench lap {lap}")
-        self.sent += 1
+        _sent += 1
         return path.name, data
 
     @task
@@ -115,7 +121,7 @@ class UploadUser(_TokenUser):
         with self.client.post(
             "/api/photos/",
             files={"image": (name, data, "image/jpeg")},
-            data={"caption": f"bench upload {self.username} {self.sent}", "tags": random.choice(self.tags)},
+            data={"caption": f"bench upload {self.username} {name}", "tags": random.choice(self.tags)},
             name=UPLOAD_NAME,
             catch_response=True,
         ) as response:

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -26,7 +24,8 @@ class PhotoSerializer(serializers.ModelSerializer):
     thumbnail_url = serializers.SerializerMethodField()
     display_url = serializers.SerializerMethodField()
     share_url = serializers.SerializerMethodField()
-    tags = serializers.SerializerMethodField()
+    # A nested serializer, built once per list, not once per photo (the feed's hot spot).
+    tags = PhotoTagSerializer(source="photo_tags", many=True, read_only=True)
 
     class Meta:
         model = Photo
@@ -80,10 +79,6 @@ class PhotoSerializer(serializers.ModelSerializer):
             return None
         path = reverse("web:shared-photo", kwargs={"token": photo.share_token})
         return request.build_absolute_uri(path) if request is not None else path
-
-    @extend_schema_field(PhotoTagSerializer(many=True))
-    def get_tags(self, photo: Photo) -> list[dict[str, Any]]:
-        return PhotoTagSerializer(photo.photo_tags.all(), many=True).data  # type: ignore[return-value]
 
 
 class PhotoUploadSerializer(serializers.Serializer):
