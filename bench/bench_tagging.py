@@ -25,7 +25,6 @@ import os
 import platform
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,12 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import psycopg2
 import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stack import free_port, pg_admin
 
 REPO = Path(__file__).resolve().parent.parent
 DB_NAME = "tagloop_bench_tagging"
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
@@ -49,20 +49,6 @@ def percentile(values: list[float], q: float) -> float:
     index = (len(ordered) - 1) * q
     low, high = int(index), min(int(index) + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
-
-
-def pg_admin(sql: str) -> None:
-    connection = psycopg2.connect(PG_ADMIN)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-    connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(process: psutil.Process) -> float:

@@ -1,0 +1,112 @@
+"""What the end-to-end benchmarks share: a throw-away database and volume, and the platform's
+processes (gunicorn, Celery workers) started against them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
+
+
+def pg_admin(sql: str) -> None:
+    connection = psycopg2.connect(PG_ADMIN)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+    connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """A fresh PostgreSQL database, Redis db and temporary SHARED_FS/VAR_DIR; processes started
+    with :meth:`start` are stopped, and the database dropped, by :meth:`close`."""
+
+    def __init__(self, db_name: str, redis_db: int, **settings: str) -> None:
+        self.db_name = db_name
+        self.work = Path(tempfile.mkdtemp(prefix=f"{db_name}-"))
+        self.env = {
+            **os.environ,
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-only-secret",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db_name}",
+            "REDIS_URL": f"redis://127.0.0.1:6379/{redis_db}",
+            "SHARED_FS": str(self.work / "shared_fs"),
+            "VAR_DIR": str(self.work / "var"),
+            "THROTTLE_UPLOADS": "100000/min",
+            "THROTTLE_LOGIN": "100000/min",
+            "DJANGO_SETTINGS_MODULE": "api.settings",
+            **settings,
+        }
+        self.processes: list[subprocess.Popen[bytes]] = []
+        pg_admin(f"DROP DATABASE IF EXISTS {db_name}")
+        pg_admin(f"CREATE DATABASE {db_name}")
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=self.env, check=True
+        )
+
+    def use_here(self) -> None:
+        """Points this process's Django at the stack (call before importing Django models)."""
+        os.environ.update(self.env)
+        sys.path.insert(0, str(REPO))
+        import django
+
+        django.setup()
+
+    def start(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.work / f"{name}.log").open("w")
+        process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def worker(self, queues: str, name: str) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues, "-c", "1",
+                   "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
+        return self.start(name, command)
+
+    def web(self) -> str:
+        port = free_port()
+        self.start("gunicorn", [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind",
+                                f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"])  # fmt: skip
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                requests.get(f"{base}/healthz", timeout=1)
+                return base
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise SystemExit(f"gunicorn did not start; see {self.work / 'gunicorn.log'}")
+
+    def log(self, name: str) -> str:
+        return (self.work / f"{name}.log").read_text()[-3000:]
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        with contextlib.suppress(Exception):  # Django may never have been set up here
+            from django.db import connections
+
+            connections.close_all()
+        pg_admin(f"DROP DATABASE IF EXISTS {self.db_name}")
+        shutil.rmtree(self.work, ignore_errors=True)
