@@ -125,7 +125,8 @@ class TestWhichLabelsCount:
             add_tag(photo=with_embedding(bare_photo(alice, n), np.ones(1280)), user=alice, name="dog")
         add_tag(photo=bare_photo(alice, 9), user=alice, name="cat")
 
-        response = client_for(None).get("/api/training/vocabulary/").json()
+        assert client_for(None).get("/api/training/vocabulary/").status_code == 401
+        response = client_for(alice).get("/api/training/vocabulary/").json()
 
         assert response["vocabulary"] == ["dog"]
         assert response["close"] == [{"tag": "cat", "photos": 1, "needed": 2}]
@@ -345,9 +346,11 @@ class TestRegistryApi:
         assert response.status_code == 400 and "damaged" in response.json()["detail"]
         assert bundle.current_version(models) == 0
 
-    def test_only_staff_start_runs(self, alice: User) -> None:
+    def test_only_staff_start_or_read_runs(self, alice: User, make_user: Any) -> None:
         assert client_for(alice).post("/api/training-runs/").status_code == 403
-        assert client_for(None).get("/api/training-runs/").status_code == 200
+        assert client_for(alice).get("/api/training-runs/").status_code == 403
+        assert client_for(None).get("/api/training-runs/").status_code == 401
+        assert client_for(make_user("boss", staff=True)).get("/api/training-runs/").status_code == 200
 
 
 def test_rejections_by_people_without_trust_are_ignored_too(alice: User, make_user: Any) -> None:
