@@ -29,22 +29,17 @@ from tests.workers import (
     env_for_test_database,
     module_fs,
     photo_nobody_can_claim,
+    shared_fs,
     tagged,
     wait_until,
-    worker_fs,
 )
 from trainer import bundle
 
-__all__ = ["module_fs", "worker_fs"]  # fixtures this module uses
+__all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
 CAT = (REPO / "tests" / "fixtures" / "cat.jpg").read_bytes()
-
-
-@pytest.fixture
-def shared_fs(worker_fs: Path) -> Path:
-    return worker_fs
 
 
 @pytest.fixture(scope="module")

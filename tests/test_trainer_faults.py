@@ -5,52 +5,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.contrib.auth.models import User
 
 from api.celery import app
-from api.photos.models import Photo
-from api.tagging.models import PhotoEmbedding
-from api.tags.services import add_tag
 from api.training import services
 from api.training.models import TrainingRun
-from tests.workers import celery_worker, env_for_test_database, kill_hard, module_fs, wait_until, worker_fs
+from tests.test_training import separable_photos
+from tests.workers import celery_worker, env_for_test_database, kill_hard, module_fs, shared_fs, wait_until
 from trainer import bundle
 
-__all__ = ["module_fs", "worker_fs"]  # fixtures this module uses
+__all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
-KINDS = ["reds", "greens", "blues"]
 TRAINING_ENV = {"MIN_PHOTOS_PER_TAG": "4", "TRAIN_MAX_EPOCHS": "80"}
-
-
-@pytest.fixture
-def shared_fs(worker_fs: Path) -> Path:
-    return worker_fs
-
-
-def labelled_embeddings(owner: User, per_kind: int) -> None:
-    rng = np.random.default_rng(5)
-    centres = {kind: rng.normal(0, 1, 1280) for kind in KINDS}  # same-kind cosine ~0.5: alike, not copies
-    for i in range(per_kind * len(KINDS)):
-        kind = list(KINDS)[i % len(KINDS)]
-        photo = Photo.objects.create(
-            owner=owner, content_hash=f"{i:064x}", file_ext="jpg", mime_type="image/jpeg",
-            byte_size=1, width=1, height=1, status="tagged", model_version=0,
-        )  # fmt: skip
-        vector = (centres[kind] + rng.normal(0, 1, 1280)).astype(np.float16)
-        PhotoEmbedding.objects.create(
-            photo=photo, backbone="efficientnet_lite0", dim=1280, vector=vector.tobytes()
-        )
-        add_tag(photo=photo, user=owner, name=kind)
 
 
 def test_a_trainer_killed_mid_run_leaves_no_bundle_and_a_failed_run_and_the_next_run_succeeds(
     shared_fs: Path, alice: User, tmp_path: Path, django_db_setup: None
 ) -> None:
     app.control.purge()
-    labelled_embeddings(alice, per_kind=12)
+    separable_photos(alice, per_kind=12)
     endless = env_for_test_database(shared_fs, MIN_PHOTOS_PER_TAG="4", TRAIN_MAX_EPOCHS="1000000",
                                     TRAIN_PATIENCE="1000000")  # fmt: skip
     with celery_worker("training", env=endless, log=tmp_path / "doomed.log") as doomed:

@@ -22,13 +22,13 @@ from tests.workers import (
     celery_worker,
     env_for_test_database,
     module_fs,
+    shared_fs,
     tagged,
     wait_until,
-    worker_fs,
 )
 from trainer import bundle
 
-__all__ = ["module_fs", "worker_fs"]  # fixtures this module uses
+__all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 KINDS = {"reds": 0, "greens": 1, "blues": 2}
@@ -44,11 +44,6 @@ def photo_of_kind(kind: str, seed: int) -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).resize((256, 192)).save(out, format="JPEG", quality=90)
     return out.getvalue()
-
-
-@pytest.fixture
-def shared_fs(worker_fs: Path) -> Path:
-    return worker_fs
 
 
 @pytest.fixture(scope="module")

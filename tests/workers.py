@@ -127,8 +127,9 @@ def module_fs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def worker_fs(settings: Any, module_fs: Path) -> Path:
-    """The module's volume, shared with its workers, reset to version 0 serving."""
+def shared_fs(settings: Any, module_fs: Path) -> Path:
+    """Replaces conftest's per-test volume in modules that import it: the module's volume,
+    shared with its workers, reset to version 0 serving."""
     settings.SHARED_FS = module_fs
     models = module_fs / "models"
     bundle.activate(models, 0)

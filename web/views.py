@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts.selectors import signed_in_user
+from api.pagination import page_size
 from api.photos import selectors, services
 from api.photos.models import Photo, Visibility
 from api.photos.serializers import file_url
@@ -43,7 +44,7 @@ def _page(request: HttpRequest, photos: QuerySet[Photo]) -> tuple[list[Photo], s
     before = request.GET.get("before", "")
     if before.isdigit():
         photos = photos.filter(pk__lt=int(before))
-    size = int(settings.REST_FRAMEWORK["PAGE_SIZE"])  # type: ignore[call-overload]
+    size = page_size()
     page = list(photos.order_by("-id")[: size + 1])
     if len(page) <= size:
         return page, None

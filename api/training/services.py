@@ -267,12 +267,12 @@ def _execute(run: TrainingRun, report: _Reporter) -> TrainingRun:
     dataset = LabelledSet(data.embeddings, data.labels, data.weights, data.validation, data.tags)
     pseudo = 0
     if settings.TRAIN_SEMI_SUPERVISED:
-        dataset, pseudo = _with_teacher(dataset, data.photo_ids)
+        dataset, pseudo = _with_teacher(dataset, data.photo_ids, DEFAULT_BACKBONE)
     head = train_head(dataset, max_epochs=max_epochs, patience=settings.TRAIN_PATIENCE, progress=on_epoch)
     report.phase("evaluating", 0.92)
-    verdict = _gate(data, head)
+    verdict = _gate(data, head, DEFAULT_BACKBONE)
     report.phase("publishing", 0.96)
-    version = _publish(run, data, head, verdict)
+    version = _publish(run, data, head, verdict, DEFAULT_BACKBONE)
     metrics = {
         **head.metrics,
         "gate": verdict.numbers,
@@ -295,32 +295,32 @@ def _execute(run: TrainingRun, report: _Reporter) -> TrainingRun:
     )
 
 
-def _active_sigmoid_head() -> tuple[Any, Any, list[str]] | None:
-    """The active model's head when it is a trained one on the default backbone, else None."""
+def _active_sigmoid_head(backbone: str) -> tuple[Any, Any, list[str]] | None:
+    """The active model's head when it is a trained one on ``backbone``, else None."""
     current = bundle.current_version(models_dir())
     if current is None:
         return None
     manifest = bundle.verify(models_dir(), current)
-    if manifest["head"]["kind"] != "sigmoid" or manifest["backbone"]["id"] != "efficientnet_lite0":
+    if manifest["head"]["kind"] != "sigmoid" or manifest["backbone"]["id"] != backbone:
         return None
     weights = bundle.load_tensors(models_dir(), current, manifest["head"].get("file", "head.safetensors"))
     return weights["weight"], weights["bias"], list(manifest["tags"])
 
 
-def _with_teacher(dataset: Any, labelled_ids: list[int]) -> tuple[Any, int]:
+def _with_teacher(dataset: Any, labelled_ids: list[int], backbone: str) -> tuple[Any, int]:
     import numpy as np
 
     from api.tagging.models import PhotoEmbedding
     from trainer.training import sigmoid_scores, with_pseudo_labels
 
-    teacher = _active_sigmoid_head()
+    teacher = _active_sigmoid_head(backbone)
     if teacher is None:
         return dataset, 0
     weight, bias, teacher_tags = teacher
     shared = [t for t in dataset.tags if t in teacher_tags]
     if not shared:
         return dataset, 0
-    rows = PhotoEmbedding.objects.filter(backbone="efficientnet_lite0").exclude(photo_id__in=labelled_ids)
+    rows = PhotoEmbedding.objects.filter(backbone=backbone).exclude(photo_id__in=labelled_ids)
     vectors = [
         np.frombuffer(bytes(v), dtype=np.float16) for v in rows.values_list("vector", flat=True)[:20000]
     ]
@@ -341,22 +341,18 @@ def _with_teacher(dataset: Any, labelled_ids: list[int]) -> tuple[Any, int]:
     )
 
 
-def _gate(data: Any, head: Any) -> Any:
+def _gate(data: Any, head: Any, backbone: str) -> Any:
     from trainer.gate import judge
     from trainer.training import sigmoid_scores
 
     val = data.validation
     candidate_scores = sigmoid_scores(head.weight, head.bias, data.embeddings[val])
-    active_scores, active_tags = None, []
-    current = bundle.current_version(models_dir())
-    if current is not None:
-        manifest = bundle.verify(models_dir(), current)
-        if manifest["head"]["kind"] == "sigmoid" and manifest["backbone"]["id"] == "efficientnet_lite0":
-            weights = bundle.load_tensors(
-                models_dir(), current, manifest["head"].get("file", "head.safetensors")
-            )
-            active_scores = sigmoid_scores(weights["weight"], weights["bias"], data.embeddings[val])
-            active_tags = manifest["tags"]
+    active_scores: Any = None
+    active_tags: list[str] = []
+    active = _active_sigmoid_head(backbone)
+    if active is not None:
+        weight, bias, active_tags = active
+        active_scores = sigmoid_scores(weight, bias, data.embeddings[val])
     return judge(
         labels=data.labels[val],
         tags=data.tags,
@@ -368,11 +364,11 @@ def _gate(data: Any, head: Any) -> Any:
     )
 
 
-def _publish(run: TrainingRun, data: Any, head: Any, verdict: Any) -> int:
+def _publish(run: TrainingRun, data: Any, head: Any, verdict: Any, backbone: str) -> int:
     from trainer.backbones import get_backbone
     from trainer.model import HEAD_FILE
 
-    spec = get_backbone("efficientnet_lite0")
+    spec = get_backbone(backbone)
     folder = models_dir()
     known = ModelVersion.objects.aggregate(top=Max("version"))["top"]
     version = max(bundle.next_version(folder), (known or 0) + 1)
@@ -383,8 +379,7 @@ def _publish(run: TrainingRun, data: Any, head: Any, verdict: Any) -> int:
         "head": {"kind": "sigmoid", "file": HEAD_FILE},
         "tags": data.tags,
         "thresholds": [float(t) for t in head.thresholds],
-        "metrics": {k: v for k, v in head.metrics.items() if k != "per_tag"}
-        | {"per_tag": head.metrics["per_tag"]},
+        "metrics": head.metrics,
         "dataset_fingerprint": data.fingerprint,
         "parent_version": bundle.current_version(folder),
         "training_run": run.pk,
