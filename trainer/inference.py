@@ -139,13 +139,18 @@ class Tagger:
         except Exception as error:  # noqa: BLE001 - any decoder failure belongs to that one photo
             return error
 
+    def decode_sources(self, sources: Sequence[bytes | str | Path]) -> list[torch.Tensor | Exception]:
+        """Each photo's model input, or the exception that kept it from being read."""
+        if self.decode_on_gpu:
+            return self.decode_on_device(sources)
+        return [self._decode_or_error(source) for source in sources]
+
     def predict_sources(self, sources: Sequence[bytes | str | Path]) -> list[Prediction | Exception]:
         """Decodes each photo, then runs the good ones as one batch. A photo that cannot be decoded
         gets its exception in its place; it never fails the batch."""
-        if self.decode_on_gpu:
-            decoded = self.decode_on_device(sources)
-        else:
-            decoded = [self._decode_or_error(source) for source in sources]
+        return self.predict_decoded(self.decode_sources(sources))
+
+    def predict_decoded(self, decoded: Sequence[torch.Tensor | Exception]) -> list[Prediction | Exception]:
         good = [t for t in decoded if isinstance(t, torch.Tensor)]
         predictions = iter(self.predict_tensors(torch.stack(good)) if good else [])
         return [item if isinstance(item, Exception) else next(predictions) for item in decoded]

@@ -43,6 +43,14 @@ class Photo(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=200, blank=True)
     tagged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Where the photo was taken (EXIF GPS). Only the owner sees it unless they choose to show it.
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    show_location = models.BooleanField(default=False)
+    # Set when the worker finds this photo nearly identical to one the same owner already has.
+    near_duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,29 +15,63 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Photo',
+            name="Photo",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('content_hash', models.CharField(db_index=True, max_length=64)),
-                ('file_ext', models.CharField(max_length=8)),
-                ('mime_type', models.CharField(max_length=32)),
-                ('byte_size', models.PositiveBigIntegerField()),
-                ('width', models.PositiveIntegerField()),
-                ('height', models.PositiveIntegerField()),
-                ('taken_at', models.DateTimeField(blank=True, null=True)),
-                ('caption', models.TextField(blank=True, max_length=2000)),
-                ('visibility', models.CharField(choices=[('public', 'Public'), ('unlisted', 'Unlisted (share link)'), ('private', 'Private')], default='public', max_length=10)),
-                ('share_token', models.CharField(default=api.photos.models.new_share_token, max_length=32, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('tagged', 'Tagged'), ('failed', 'Failed')], db_index=True, default='pending', max_length=10)),
-                ('status_reason', models.TextField(blank=True)),
-                ('model_version', models.IntegerField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='photos', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("content_hash", models.CharField(db_index=True, max_length=64)),
+                ("file_ext", models.CharField(max_length=8)),
+                ("mime_type", models.CharField(max_length=32)),
+                ("byte_size", models.PositiveBigIntegerField()),
+                ("width", models.PositiveIntegerField()),
+                ("height", models.PositiveIntegerField()),
+                ("taken_at", models.DateTimeField(blank=True, null=True)),
+                ("caption", models.TextField(blank=True, max_length=2000)),
+                (
+                    "visibility",
+                    models.CharField(
+                        choices=[
+                            ("public", "Public"),
+                            ("unlisted", "Unlisted (share link)"),
+                            ("private", "Private"),
+                        ],
+                        default="public",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "share_token",
+                    models.CharField(default=api.photos.models.new_share_token, max_length=32, unique=True),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("tagged", "Tagged"), ("failed", "Failed")],
+                        db_index=True,
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("status_reason", models.TextField(blank=True)),
+                ("model_version", models.IntegerField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="photos",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['visibility', '-id'], name='photo_feed_idx')],
+                "ordering": ["-id"],
+                "indexes": [models.Index(fields=["visibility", "-id"], name="photo_feed_idx")],
             },
         ),
     ]

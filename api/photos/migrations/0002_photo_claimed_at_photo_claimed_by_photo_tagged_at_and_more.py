@@ -5,30 +5,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('photos', '0001_initial'),
+        ("photos", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='photo',
-            name='claimed_at',
+            model_name="photo",
+            name="claimed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='photo',
-            name='claimed_by',
+            model_name="photo",
+            name="claimed_by",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='photo',
-            name='tagged_at',
+            model_name="photo",
+            name="tagged_at",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddIndex(
-            model_name='photo',
-            index=models.Index(fields=['status', 'claimed_at'], name='photo_work_idx'),
+            model_name="photo",
+            index=models.Index(fields=["status", "claimed_at"], name="photo_work_idx"),
         ),
     ]
