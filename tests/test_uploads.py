@@ -10,22 +10,51 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from PIL import Image
+from PIL.TiffImagePlugin import IFDRational
 
 from api.photos import storage
+from api.photos.location import GPS_IFD, gps_coordinates
 from api.photos.models import Photo
 from tests.conftest import client_for, image_bytes, stored_files, upload
 
 pytestmark = pytest.mark.django_db
 
 
-def exif_bytes(orientation: int | None = None, taken: str | None = None) -> bytes:
+def exif_bytes(
+    orientation: int | None = None, taken: str | None = None, gps: tuple[float, float] | None = None
+) -> bytes:
     exif = Image.Exif()
     if orientation:
         exif[0x0112] = orientation
     if taken:
         exif.get_ifd(0x8769)[36867] = taken
+    if gps:
+        directory = exif.get_ifd(GPS_IFD)
+        latitude, longitude = gps
+        directory[1], directory[3] = ("N" if latitude >= 0 else "S"), ("E" if longitude >= 0 else "W")
+        for tag, value in ((2, abs(latitude)), (4, abs(longitude))):
+            minutes, seconds = divmod(value * 3600, 60)
+            directory[tag] = (float(int(minutes // 60)), float(int(minutes % 60)), round(seconds, 4))
     return exif.tobytes()
+
+
+def photo_with_gps(
+    fmt: str = "JPEG",
+    gps: tuple[float, float] = (-33.856784, 151.215297),
+    color: tuple[int, ...] = (9, 99, 199),
+) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (48, 32), color).save(
+        out, format=fmt, exif=exif_bytes(orientation=6, taken="2023:01:02 03:04:05", gps=gps)
+    )
+    return out.getvalue()
+
+
+def jpeg_scan(data: bytes) -> bytes:
+    """The compressed pixels: everything from the start-of-scan marker on."""
+    return data[data.index(b"\xff\xda") :]
 
 
 class TestAcceptedImages:
@@ -136,6 +165,165 @@ class TestAcceptedImages:
         assert again.status_code == 409
         assert again.json()["existing_id"] == first["id"]
         assert "already uploaded" in again.json()["detail"]
+
+
+class TestLocation:
+    """EXIF GPS: kept in the database for the owner, never in the file others can download."""
+
+    def stored_original(self, photo_id: int) -> bytes:
+        photo = Photo.objects.get(pk=photo_id)
+        return storage.original_path(photo.content_hash, photo.file_ext).read_bytes()
+
+    def test_the_location_is_read_at_upload_and_shown_to_the_owner_alone(
+        self, alice: User, bob: User
+    ) -> None:
+        photo = upload(client_for(alice), photo_with_gps(), "harbour.jpg").json()
+
+        mine = client_for(alice).get(f"/api/photos/{photo['id']}/").json()
+        assert (mine["latitude"], mine["longitude"]) == pytest.approx((-33.856784, 151.215297), abs=1e-5)
+        assert mine["show_location"] is False
+        for viewer in (bob, None):
+            theirs = client_for(viewer).get(f"/api/photos/{photo['id']}/").json()
+            assert (theirs["latitude"], theirs["longitude"]) == (None, None)
+            feed = client_for(viewer).get("/api/photos/").json()["results"]
+            assert [(p["latitude"], p["longitude"]) for p in feed] == [(None, None)]
+        owner_page, other_page = Client(), Client()
+        owner_page.force_login(alice)
+        other_page.force_login(bob)
+        assert "-33.85678" in owner_page.get(f"/p/{photo['id']}/").content.decode()
+        assert "-33.85678" not in other_page.get(f"/p/{photo['id']}/").content.decode()
+
+    def test_the_stored_original_loses_only_its_gps_keeping_pixels_orientation_and_date(
+        self, alice: User, bob: User
+    ) -> None:
+        sent = photo_with_gps()
+
+        photo = upload(client_for(alice), sent, "harbour.jpg").json()
+
+        stored = self.stored_original(photo["id"])
+        served = client_for(bob).get(f"/files/photos/{photo['id']}/original").getvalue()
+        assert served == stored
+        assert jpeg_scan(stored) == jpeg_scan(sent)  # not re-encoded: the same compressed pixels
+        with Image.open(io.BytesIO(stored)) as image:
+            exif = image.getexif()
+            assert dict(exif.get_ifd(GPS_IFD)) == {}
+            assert exif[0x0112] == 6
+            assert exif.get_ifd(0x8769)[36867] == "2023:01:02 03:04:05"
+        assert (photo["width"], photo["height"]) == (32, 48)  # still shown upright
+        assert Photo.objects.get(pk=photo["id"]).byte_size == len(stored)
+
+    def test_thumbnails_are_re_encoded_and_carry_no_exif_at_all(self, alice: User) -> None:
+        photo = Photo.objects.get(pk=upload(client_for(alice), photo_with_gps()).json()["id"])
+
+        for size in storage.THUMB_SIZES:
+            with Image.open(storage.thumb_path(photo.content_hash, size)) as thumb:
+                assert dict(thumb.getexif()) == {}
+                assert "exif" not in thumb.info
+
+    def test_the_owner_chooses_to_show_the_location_at_upload_or_later(self, alice: User, bob: User) -> None:
+        shown = upload(client_for(alice), photo_with_gps(color=(1, 1, 1)), show_location="true").json()
+        hidden = upload(client_for(alice), photo_with_gps(color=(2, 2, 2))).json()
+
+        assert client_for(bob).get(f"/api/photos/{shown['id']}/").json()["latitude"] == pytest.approx(
+            -33.856784
+        )
+        assert client_for(bob).get(f"/api/photos/{hidden['id']}/").json()["latitude"] is None
+
+        changed = client_for(alice).patch(
+            f"/api/photos/{hidden['id']}/", {"show_location": True}, format="json"
+        )
+        assert changed.status_code == 200 and changed.json()["show_location"] is True
+        assert client_for(bob).get(f"/api/photos/{hidden['id']}/").json()["longitude"] == pytest.approx(
+            151.215297
+        )
+        assert (
+            client_for(bob)
+            .patch(f"/api/photos/{hidden['id']}/", {"show_location": False}, format="json")
+            .status_code
+            == 403
+        )
+
+    def test_the_owner_hides_the_location_again_on_the_photo_page(self, alice: User) -> None:
+        photo = upload(client_for(alice), photo_with_gps(), show_location="true").json()
+        page = Client()
+        page.force_login(alice)
+
+        page.post(f"/p/{photo['id']}/edit/", {"caption": "", "show_location": ["0"]})
+        assert Photo.objects.get(pk=photo["id"]).show_location is False
+        page.post(f"/p/{photo['id']}/edit/", {"caption": "", "show_location": ["0", "1"]})
+        assert Photo.objects.get(pk=photo["id"]).show_location is True
+        page.post(f"/p/{photo['id']}/edit/", {"caption": "no checkbox in this form"})
+        assert Photo.objects.get(pk=photo["id"]).show_location is True
+
+    def test_the_same_photo_with_gps_is_still_found_as_a_duplicate_and_stored_once(
+        self, alice: User, bob: User, shared_fs: Path
+    ) -> None:
+        data = photo_with_gps()
+        first = upload(client_for(alice), data).json()
+        files = stored_files(shared_fs)
+
+        again = upload(client_for(alice), data)
+        bobs = upload(client_for(bob), data)
+
+        assert again.status_code == 409 and again.json()["existing_id"] == first["id"]
+        assert bobs.status_code == 201
+        assert stored_files(shared_fs) == files
+
+    @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+    def test_gps_is_taken_out_of_png_and_webp_files_too(self, alice: User, fmt: str) -> None:
+        photo = upload(client_for(alice), photo_with_gps(fmt), f"a.{fmt.lower()}").json()
+
+        assert photo["latitude"] == pytest.approx(-33.856784)
+        with Image.open(io.BytesIO(self.stored_original(photo["id"]))) as image:
+            assert dict(image.getexif().get_ifd(GPS_IFD)) == {}
+            assert image.getexif()[0x0112] == 6
+
+    def test_an_xmp_packet_naming_the_location_is_dropped(self, alice: User) -> None:
+        out = io.BytesIO()
+        xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><exif:GPSLatitude>33,51.4N</exif:GPSLatitude></x:xmpmeta>'
+        Image.new("RGB", (16, 16), (4, 5, 6)).save(out, format="JPEG", xmp=xmp)
+
+        photo = upload(client_for(alice), out.getvalue()).json()
+
+        assert b"GPSLatitude" not in self.stored_original(photo["id"])
+        assert jpeg_scan(self.stored_original(photo["id"])) == jpeg_scan(out.getvalue())
+
+    def test_an_exif_block_that_does_not_hold_together_is_dropped_whole(self, alice: User) -> None:
+        # IFD0 with one entry, a GPS pointer far past the end of the block.
+        tiff = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHII", GPS_IFD, 4, 1, 99_999) + b"\0" * 4
+        good = image_bytes("JPEG", (16, 16), (7, 8, 9))
+        app1 = b"Exif\x00\x00" + tiff
+        broken = good[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + good[2:]
+
+        response = upload(client_for(alice), broken)
+
+        assert response.status_code == 201
+        stored = self.stored_original(response.json()["id"])
+        assert b"Exif\x00\x00" not in stored and jpeg_scan(stored) == jpeg_scan(good)
+
+    @pytest.mark.parametrize(
+        ("gps", "expected"),
+        [
+            ({1: "N", 2: (48.0, 51.0, 29.52), 3: "W", 4: (2.0, 17.0, 40.2)}, (48.8582, -2.2945)),
+            ({1: "N", 2: (91.0, 0.0, 0.0), 3: "E", 4: (2.0, 0.0, 0.0)}, None),
+            ({1: "N", 2: (1.0, 2.0), 3: "E", 4: (2.0, 0.0, 0.0)}, None),
+            ({1: "N", 3: "E", 4: (2.0, 0.0, 0.0)}, None),
+            ({1: "S", 2: (IFDRational(1, 0), 0.0, 0.0), 3: "E", 4: (2.0, 0.0, 0.0)}, None),
+        ],
+        ids=["west", "latitude-out-of-range", "two-parts", "no-latitude", "zero-denominator"],
+    )
+    def test_only_a_sensible_location_is_kept(
+        self, gps: dict[int, object], expected: tuple[float, float] | None
+    ) -> None:
+        exif = Image.Exif()
+        exif.get_ifd(GPS_IFD).update(gps)
+        out = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(out, format="JPEG", exif=exif.tobytes())
+
+        with Image.open(out) as image:
+            found = gps_coordinates(image)
+
+        assert found == (pytest.approx(expected, abs=1e-4) if expected else None)
 
 
 def truncated_jpeg() -> bytes:

@@ -120,6 +120,7 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
         if is_owner and photo.visibility == Visibility.UNLISTED
         else None,
         "visibilities": Visibility.choices,
+        "location": selectors.visible_location(request.user, photo),
     }
 
 
@@ -168,11 +169,13 @@ def _owned_photo(request: HttpRequest, pk: int) -> Photo:
 @require_POST
 def edit_photo(request: HttpRequest, pk: int) -> HttpResponse:
     photo = _owned_photo(request, pk)
+    show_location = request.POST.get("show_location")
     try:
         services.update_photo(
             photo=photo,
             caption=request.POST.get("caption", photo.caption),
             visibility=request.POST.get("visibility", photo.visibility),
+            show_location=None if show_location is None else show_location == "1",
         )
         messages.success(request, "Saved.")
     except services.PhotoRejected as error:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from api.photos.location import gps_coordinates, has_gps, without_location
 from trainer.images import to_rgb
 
 ACCEPTED_FORMATS = {
@@ -42,6 +43,10 @@ class ProcessedImage:
     height: int
     taken_at: datetime | None
     thumbnails: dict[str, bytes]
+    # What is stored and served as the original: the upload without its GPS metadata.
+    original: bytes
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 def _megabytes(n: int) -> str:
@@ -107,6 +112,13 @@ def process_upload(
         )
     ext, mime = ACCEPTED_FORMATS[image.format]
     taken_at = exif_taken_at(image)
+    location = gps_coordinates(image)
+    original = without_location(data, image.format)
+    if has_gps(original):
+        raise ImageRejected(
+            "The location in this photo's metadata could not be removed safely. "
+            "Remove it with your photo app and upload again."
+        )
     if image.getexif().get(_ORIENTATION) in _SIDEWAYS:
         width, height = height, width
     try:
@@ -126,12 +138,16 @@ def process_upload(
     display = _thumbnail_bytes(rgb, display_px)
     grid = _thumbnail_bytes(rgb, grid_px)
     return ProcessedImage(
+        # The hash of what was uploaded, so the same file uploaded twice is found again.
         content_hash=hashlib.sha256(data).hexdigest(),
         ext=ext,
         mime_type=mime,
-        byte_size=len(data),
+        byte_size=len(original),
         width=width,
         height=height,
         taken_at=taken_at,
         thumbnails={"grid": grid, "display": display},
+        original=original,
+        latitude=location[0] if location else None,
+        longitude=location[1] if location else None,
     )

@@ -41,6 +41,16 @@ def can_view(viewer: User, photo: Photo, share_token: str | None = None) -> bool
     return False
 
 
+def visible_location(viewer: User, photo: Photo) -> tuple[float, float] | None:
+    """Where the photo was taken, for those who may know: its owner, or anyone once the owner
+    chose to show it. Staff are "anyone else" here, as for private photos."""
+    if photo.latitude is None or photo.longitude is None:
+        return None
+    if photo.show_location or (viewer.is_authenticated and photo.owner_id == viewer.pk):
+        return photo.latitude, photo.longitude
+    return None
+
+
 def photo_by_share_token(token: str) -> Photo | None:
     return (
         Photo.objects.select_related("owner")

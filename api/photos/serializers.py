@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from api.photos.models import Photo, TaggingStatus, Visibility
-from api.photos.selectors import can_view
+from api.photos.selectors import can_view, visible_location
 from api.photos.services import CAPTION_MAX_LENGTH
 from api.tags.serializers import PhotoTagSerializer
 
@@ -24,6 +24,8 @@ class PhotoSerializer(serializers.ModelSerializer):
     thumbnail_url = serializers.SerializerMethodField()
     display_url = serializers.SerializerMethodField()
     share_url = serializers.SerializerMethodField()
+    latitude = serializers.SerializerMethodField()
+    longitude = serializers.SerializerMethodField()
     # A nested serializer, built once per list, not once per photo (the feed's hot spot).
     tags = PhotoTagSerializer(source="photo_tags", many=True, read_only=True)
 
@@ -39,6 +41,9 @@ class PhotoSerializer(serializers.ModelSerializer):
             "width",
             "height",
             "taken_at",
+            "latitude",
+            "longitude",
+            "show_location",
             "image_url",
             "thumbnail_url",
             "display_url",
@@ -60,6 +65,22 @@ class PhotoSerializer(serializers.ModelSerializer):
             else None
         )
         return offered if offered and can_view(user, photo, offered) else None  # type: ignore[arg-type]
+
+    def _location(self, photo: Photo) -> tuple[float, float] | None:
+        request = self.context.get("request")
+        viewer = getattr(request, "user", None)
+        return visible_location(viewer, photo) if viewer is not None else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_latitude(self, photo: Photo) -> float | None:
+        """Where it was taken (EXIF GPS): shown to the owner, and to others only if show_location."""
+        location = self._location(photo)
+        return location[0] if location else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_longitude(self, photo: Photo) -> float | None:
+        location = self._location(photo)
+        return location[1] if location else None
 
     def get_image_url(self, photo: Photo) -> str:
         return file_url(photo, "original", self._token(photo))
@@ -93,11 +114,15 @@ class PhotoUploadSerializer(serializers.Serializer):
         default=list,
         help_text="Tag names, repeated or comma-separated",
     )
+    show_location = serializers.BooleanField(
+        required=False, default=False, help_text="Show where the photo was taken (EXIF GPS) to others"
+    )
 
 
 class PhotoUpdateSerializer(serializers.Serializer):
     caption = serializers.CharField(required=False, allow_blank=True, max_length=CAPTION_MAX_LENGTH)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    show_location = serializers.BooleanField(required=False)
 
 
 class PhotoFilterSerializer(serializers.Serializer):

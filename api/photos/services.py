@@ -56,6 +56,7 @@ def upload_photo(
     caption: str = "",
     visibility: str = Visibility.PUBLIC,
     tag_names: Iterable[str] = (),
+    show_location: bool = False,
 ) -> Photo:
     from api.tagging.services import request_tagging
     from api.tags import services as tag_services  # tags build on photos, not the other way
@@ -81,7 +82,7 @@ def upload_photo(
     already_stored = original.exists()
     try:
         if not already_stored:
-            storage.write_atomically(original, data)
+            storage.write_atomically(original, image.original)
         for size, thumb in image.thumbnails.items():
             path = storage.thumb_path(image.content_hash, size)  # type: ignore[arg-type]
             if not path.exists():
@@ -96,6 +97,9 @@ def upload_photo(
                 width=image.width,
                 height=image.height,
                 taken_at=image.taken_at,
+                latitude=image.latitude,
+                longitude=image.longitude,
+                show_location=show_location,
                 caption=caption,
                 visibility=visibility,
                 status=TaggingStatus.PENDING,
@@ -119,8 +123,17 @@ def _forget_files_if_unused(content_hash: str, ext: str) -> None:
         storage.remove_files(content_hash, ext)
 
 
-def update_photo(*, photo: Photo, caption: str | None = None, visibility: str | None = None) -> Photo:
+def update_photo(
+    *,
+    photo: Photo,
+    caption: str | None = None,
+    visibility: str | None = None,
+    show_location: bool | None = None,
+) -> Photo:
     fields = ["updated_at"]
+    if show_location is not None:
+        photo.show_location = show_location
+        fields.append("show_location")
     if caption is not None:
         photo.caption = clean_caption(caption)
         fields.append("caption")

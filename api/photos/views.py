@@ -111,6 +111,7 @@ class PhotoViewSet(
                 caption=form.validated_data["caption"],
                 visibility=form.validated_data["visibility"],
                 tag_names=form.validated_data["tags"],
+                show_location=form.validated_data["show_location"],
             )
         except services.DuplicatePhoto as duplicate:
             return Response(

@@ -52,6 +52,7 @@
       form.append("image", file);
       form.append("visibility", root.querySelector("#upload-visibility").value);
       form.append("tags", root.querySelector("#upload-tags").value);
+      form.append("show_location", root.querySelector("#upload-show-location").checked ? "true" : "false");
       const xhr = new XMLHttpRequest();
       xhr.open("POST", endpoint);
       xhr.setRequestHeader("X-CSRFToken", csrfToken());
