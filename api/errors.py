@@ -3,7 +3,9 @@ plus ``"errors"`` per field when the request failed validation."""
 
 from typing import Any
 
-from rest_framework import exceptions
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -19,7 +21,24 @@ def _first_message(errors: Any) -> str:
     return str(errors)
 
 
+def _refused_body(exc: Exception) -> Response | None:
+    """Django's own body limits, raised while DRF parses: answered in the API's shape, not as
+    the bare HTML "Bad Request" page Django would otherwise send."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / (1024 * 1024)
+        return Response(
+            {"detail": f"The request body is too large; fields other than files may total {limit:.0f} MB."},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return Response({"detail": "The request has too many fields or files."}, status=400)
+    return None
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    refused = _refused_body(exc)
+    if refused is not None:
+        return refused
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.ValidationError):
         errors = response.data

@@ -119,7 +119,10 @@ class TestOnePhoto:
         [
             ({"visibility": "everyone"}, "visibility"),
             ({"caption": "x" * 2001}, "caption"),
-            ({"owner": "bob"}, "cannot be changed: owner"),
+            (
+                {"owner": "bob"},
+                "Unknown field: owner. This request accepts: caption, show_location, visibility.",
+            ),
             ({"caption": ["a", "list"]}, "caption"),
         ],
     )

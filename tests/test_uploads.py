@@ -84,6 +84,27 @@ class TestAcceptedImages:
             with Image.open(storage.thumb_path(photo.content_hash, size)) as thumb:
                 assert thumb.mode == "RGB"
 
+    @pytest.mark.parametrize(
+        ("fmt", "name", "ext", "mime"),
+        [
+            ("PNG", "holiday.jpg", "png", "image/png"),
+            ("JPEG", "holiday.gif", "jpg", "image/jpeg"),
+            ("WEBP", "holiday.png", "webp", "image/webp"),
+            ("JPEG", "no-extension", "jpg", "image/jpeg"),
+        ],
+    )
+    def test_the_file_name_does_not_decide_the_format_the_content_does(
+        self, alice: User, bob: User, fmt: str, name: str, ext: str, mime: str
+    ) -> None:
+        response = upload(client_for(alice), image_bytes(fmt, (40, 30), (90, 10, 10)), name)
+
+        assert response.status_code == 201
+        photo = Photo.objects.get(pk=response.json()["id"])
+        assert (photo.file_ext, photo.mime_type) == (ext, mime)
+        assert storage.original_path(photo.content_hash, ext).exists()
+        served = client_for(bob).get(f"/files/photos/{photo.pk}/original")
+        assert served["Content-Type"] == mime and served["X-Content-Type-Options"] == "nosniff"
+
     def test_a_palette_png_with_transparency_becomes_rgb_on_white(self, alice: User) -> None:
         image = Image.new("P", (20, 20), 0)
         image.putpalette([255, 0, 0] * 256)

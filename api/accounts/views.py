@@ -12,9 +12,10 @@ from rest_framework.views import APIView
 
 from api.accounts import services
 from api.accounts.selectors import signed_in_user
+from api.validation import StrictSerializer
 
 
-class RegisterSerializer(serializers.Serializer):
+class RegisterSerializer(StrictSerializer):
     username = serializers.RegexField(
         r"^[\w.@+-]+$", max_length=150, error_messages={"invalid": "Use letters, digits and @/./+/-/_ only."}
     )
@@ -22,12 +23,12 @@ class RegisterSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, default="")
 
 
-class CredentialsSerializer(serializers.Serializer):
+class CredentialsSerializer(StrictSerializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, write_only=True)
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(StrictSerializer):
     old_password = serializers.CharField(max_length=128)
     new_password = serializers.CharField(max_length=128)
 

@@ -8,6 +8,7 @@ from api.photos.models import Photo, TaggingStatus, Visibility
 from api.photos.selectors import can_view, visible_location
 from api.photos.services import CAPTION_MAX_LENGTH
 from api.tags.serializers import PhotoTagSerializer
+from api.validation import StrictSerializer
 
 
 def file_url(photo: Photo, kind: str, share_token: str | None = None) -> str:
@@ -102,7 +103,7 @@ class PhotoSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request is not None else path
 
 
-class PhotoUploadSerializer(serializers.Serializer):
+class PhotoUploadSerializer(StrictSerializer):
     image = serializers.FileField(allow_empty_file=True, help_text="JPEG, PNG, WebP or GIF")
     caption = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=CAPTION_MAX_LENGTH
@@ -119,7 +120,7 @@ class PhotoUploadSerializer(serializers.Serializer):
     )
 
 
-class PhotoUpdateSerializer(serializers.Serializer):
+class PhotoUpdateSerializer(StrictSerializer):
     caption = serializers.CharField(required=False, allow_blank=True, max_length=CAPTION_MAX_LENGTH)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
     show_location = serializers.BooleanField(required=False)

@@ -130,9 +130,6 @@ class PhotoViewSet(
         photo = self._owned_object()
         form = PhotoUpdateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        unknown = set(request.data) - set(PhotoUpdateSerializer().fields)
-        if unknown:
-            return _bad_request(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
         try:
             services.update_photo(photo=photo, **form.validated_data)
         except services.PhotoRejected as error:

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from api.tags.models import PhotoTag
+from api.validation import StrictSerializer
 
 
 class PhotoTagSerializer(serializers.ModelSerializer):
@@ -29,7 +30,7 @@ class PhotoTagSerializer(serializers.ModelSerializer):
         return photo_tag.added_by.username if photo_tag.added_by else None
 
 
-class TagNameSerializer(serializers.Serializer):
+class TagNameSerializer(StrictSerializer):
     name = serializers.CharField(
         max_length=1000, help_text="Letters, digits, '_' and '-'; a leading '#' is dropped"
     )
