@@ -88,6 +88,13 @@ class TestWhichLabelsCount:
         # bob's trust: his one vote agrees with the final state, (1 + 1) / (1 + 2).
         assert labels == {("beach", True): 1.0, ("sea", True): pytest.approx(2 / 3), ("snow", False): 1.0}
 
+    def test_tags_on_private_and_unlisted_photos_never_become_labels(self, alice: User) -> None:
+        # The model's tag names, suggestions and vocabulary are shown to everyone.
+        for n, visibility in enumerate(["public", "unlisted", "private"]):
+            add_tag(photo=bare_photo(alice, n, visibility), user=alice, name=f"on_{visibility}")
+
+        assert {label.tag for label in collect_labels().labels} == {"on_public"}
+
     def test_a_persons_suggestion_needs_enough_trusted_people(
         self, alice: User, bob: User, carol: User
     ) -> None:

@@ -3,7 +3,8 @@
 The rule (documented in the README):
 - Positives are tags in state ``confirmed``, negatives tags in state ``rejected`` (explicit
   negatives). Unconfirmed suggestions, the model's or a person's, are never used: the model must
-  not learn its own guesses (the lesson of Eyes).
+  not learn its own guesses (the lesson of Eyes). Only tags on public photos count: what the
+  model learns (tag names, suggestions, metrics, the vocabulary) is shown to everyone.
 - A tag the owner confirmed or rejected counts with weight 1. A tag decided by other people
   counts only if enough *trusted* people agree (one for a model suggestion,
   ``TAG_CONFIRMATIONS_REQUIRED`` for a person's suggestion); its weight is their mean trust.
@@ -29,7 +30,7 @@ import numpy as np
 from django.conf import settings
 from django.db.models import F
 
-from api.photos.models import Photo
+from api.photos.models import Photo, Visibility
 from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, TagSource, TagState, TagVote, Vote
 
@@ -70,9 +71,11 @@ def collect_labels() -> Collected:
         votes[photo_tag_id].append((user_id, value))
     labels: list[Label] = []
     excluded = 0
-    rows = PhotoTag.objects.filter(state__in=[TagState.CONFIRMED, TagState.REJECTED]).values_list(
-        "id", "photo_id", "photo__owner_id", "tag__name", "state", "source"
-    )
+    # Only public photos teach the model: its tag names, suggestions, metrics and vocabulary are
+    # shown to everyone, so a private or unlisted photo's tags must not reach them.
+    rows = PhotoTag.objects.filter(
+        state__in=[TagState.CONFIRMED, TagState.REJECTED], photo__visibility=Visibility.PUBLIC
+    ).values_list("id", "photo_id", "photo__owner_id", "tag__name", "state", "source")
     for photo_tag_id, photo_id, owner_id, tag, state, source in rows:
         wanted = Vote.CONFIRM if state == TagState.CONFIRMED else Vote.REJECT
         cast = votes.get(photo_tag_id, [])
