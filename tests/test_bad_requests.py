@@ -288,3 +288,13 @@ class TestControlCharacters:
 
         assert token.get("/api/photos/").status_code == 400
         assert cookie.get("/").status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/photos/:/", "/api/photos/1e3/", "/api/photos/-1/", "/api/photos/%C3%A9/"]
+)
+def test_a_photo_id_that_is_not_a_number_is_a_404(alice: User, path: str) -> None:
+    # Found by the fuzz test: the router let ":" through to int() in the view, a 500.
+    response = APIClient(raise_request_exception=False).get(path)
+
+    assert response.status_code == 404
