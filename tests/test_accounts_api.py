@@ -78,6 +78,20 @@ def test_log_in_attempts_are_throttled(alice: User, anonymous: Any, monkeypatch:
     assert answers == [400, 400, 400, 429]
 
 
+def test_sign_ups_are_throttled_with_log_ins(anonymous: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "login", "2/min")
+
+    answers = [
+        anonymous.post(
+            "/api/auth/register/", {"username": f"new{n}", "password": "sea-otters-42"}
+        ).status_code
+        for n in range(3)
+    ]
+
+    assert answers == [201, 201, 429]
+    assert User.objects.filter(username__startswith="new").count() == 2
+
+
 def test_uploads_are_throttled(alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "uploads", "2/min")
     client = client_for(alice)

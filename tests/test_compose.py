@@ -480,3 +480,35 @@ def test_nginx_braces_balance(nginx_conf: str) -> None:
 def test_database_init_enables_trigram_search() -> None:
     sql = (ROOT / "db/init/01-extensions.sql").read_text()
     assert "CREATE EXTENSION IF NOT EXISTS pg_trgm;" in sql
+
+
+# ---- secure defaults -----------------------------------------------------------------------
+
+
+def test_only_nginx_is_reachable_from_outside_the_stack(compose: dict[str, Any]) -> None:
+    # The database, Redis and gunicorn publish no port: every request passes nginx's headers and
+    # every photo file Django's permission check.
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"web"}
+
+
+def test_nginx_reaches_the_photo_volume_only_through_the_internal_location(
+    compose: dict[str, Any], nginx_conf: str
+) -> None:
+    photos_target, _ = _named_mount(compose["services"]["web"], "shared_fs")
+    locations = re.findall(r"location\s+([^{]+?)\s*\{([^}]*)\}", nginx_conf)
+    serving_photos = [path for path, block in locations if photos_target.rstrip("/") in block]
+    assert serving_photos == ["/protected/"]
+    assert "autoindex on" not in nginx_conf
+    # The static folder is a different volume: an original can never be fetched as a static file.
+    static_target, _ = _named_mount(compose["services"]["web"], "static")
+    assert not static_target.startswith(photos_target) and not photos_target.startswith(static_target)
+
+
+def test_python_services_run_without_debug_and_with_secure_cookies_on_request(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    env = _environment(compose["services"]["api"])
+    assert env["DEBUG"] == "0"
+    assert env["SECURE_COOKIES"] == "${SECURE_COOKIES:-0}"
+    assert "SECURE_COOKIES" in env_example

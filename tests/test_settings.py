@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,3 +97,46 @@ def test_with_nothing_set_the_site_runs_on_sqlite(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.db.backends.sqlite3"
+
+
+def _settings_of(tmp_path: Path, names: list[str], **env: str) -> dict[str, object]:
+    clean = {
+        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL"}
+    }
+    clean.update(VAR_DIR=str(tmp_path / "var"), SHARED_FS=str(tmp_path / "fs"), **env)
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}, default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+COOKIE_SETTINGS = [
+    "DEBUG",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "SESSION_COOKIE_HTTPONLY",
+    "SESSION_COOKIE_SAMESITE",
+    "CSRF_COOKIE_SAMESITE",
+    "SECURE_PROXY_SSL_HEADER",
+]
+
+
+def test_as_compose_runs_it_debug_is_off_and_cookies_are_secure_when_asked(tmp_path: Path) -> None:
+    production = _settings_of(tmp_path, COOKIE_SETTINGS, DEBUG="0", SECRET_KEY="k" * 50, SECURE_COOKIES="1")
+
+    assert production == {
+        "DEBUG": False,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        # Scripts never read the session cookie; they do read the CSRF one (site.js).
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "CSRF_COOKIE_SAMESITE": "Lax",
+        # nginx says when the browser used https, so Django marks and checks cookies right.
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+    }

@@ -106,6 +106,20 @@ def test_website_log_in_is_throttled(alice: User, monkeypatch: pytest.MonkeyPatc
     assert "Too many attempts" in client.post("/accounts/login/", {"username": "alice"}).content.decode()
 
 
+def test_website_sign_up_is_throttled_like_log_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "login", "2/min")
+    client = Client()
+    form = {"password1": "sea-otters-42", "password2": "sea-otters-42"}
+
+    codes = [client.post("/accounts/signup/", {**form, "username": f"new{n}"}).status_code for n in range(3)]
+
+    assert codes == [302, 302, 429]
+    assert User.objects.filter(username__startswith="new").count() == 2
+    assert (
+        "Too many attempts" in client.post("/accounts/signup/", {**form, "username": "new9"}).content.decode()
+    )
+
+
 def test_website_forms_need_a_csrf_token(alice: User) -> None:
     mine = photo(alice, 1)
     client = Client(enforce_csrf_checks=True)

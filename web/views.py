@@ -264,8 +264,27 @@ def upload(request: HttpRequest) -> HttpResponse:
     )
 
 
+class _PerAddressThrottle(ScopedRateThrottle):
+    """Counted per client address even when signed in: sign-up signs the new account in, so a
+    per-user count would start afresh with every account made."""
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+def _too_many_attempts(request: HttpRequest) -> str | None:
+    """Log-in and sign-up forms share the "login" rate with the API's token and register
+    endpoints: guessing passwords and minting accounts cost the same, whichever door is used."""
+    throttle = _PerAddressThrottle()
+    if throttle.allow_request(request, SimpleNamespace(throttle_scope="login")):  # type: ignore[arg-type]
+        return None
+    return f"Too many attempts. Try again in {int(throttle.wait() or 60)} seconds."
+
+
 def signup(request: HttpRequest) -> HttpResponse:
     form: UserCreationForm = UserCreationForm(request.POST or None)
+    if request.method == "POST" and (throttled := _too_many_attempts(request)):
+        return render(request, "web/signup.html", {"form": form, "throttled": throttled}, status=429)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user)
@@ -278,14 +297,9 @@ class ThrottledLoginView(auth_views.LoginView):
     template_name = "web/login.html"
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        throttle = ScopedRateThrottle()
-        if not throttle.allow_request(request, SimpleNamespace(throttle_scope="login")):  # type: ignore[arg-type]
-            wait = int(throttle.wait() or 60)
-            response = render(
-                request,
-                self.template_name,
-                {"form": self.get_form(), "throttled": f"Too many attempts. Try again in {wait} seconds."},
-                status=429,
+        throttled = _too_many_attempts(request)
+        if throttled:
+            return render(
+                request, self.template_name, {"form": self.get_form(), "throttled": throttled}, status=429
             )
-            return response
         return super().post(request, *args, **kwargs)
