@@ -227,6 +227,48 @@ class TestWrongTypes:
         assert written(shared_fs) == before
 
 
+class TestOverLongValues:
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            ({"caption": "x" * 2001}, "caption: Ensure this field has no more than 2000 characters."),
+            ({"tags": "beach, " + "a" * 51}, "is 51 characters long; the limit is 50."),
+        ],
+        ids=["caption", "tag"],
+    )
+    def test_an_upload_with_an_over_long_caption_or_tag_is_refused(
+        self, alice: User, shared_fs: Path, fields: dict[str, str], message: str
+    ) -> None:
+        client = client_for(alice)
+        before = written(shared_fs)
+
+        response = upload(client, image_bytes(color=(6, 6, 6)), **fields)
+
+        assert response.status_code == 400
+        assert message in response.json()["detail"]
+        assert written(shared_fs) == before
+
+    @pytest.mark.parametrize(
+        ("endpoint", "body", "message"),
+        [
+            ("add-tag", {"name": "a" * 51}, "is 51 characters long; the limit is 50."),
+            ("register", {"username": "u" * 151, "password": "sea-otters-42"}, "username: Ensure this field"),
+            ("token", {"username": "alice", "password": "p" * 129}, "password: Ensure this field"),
+        ],
+    )
+    def test_an_over_long_name_or_password_is_refused(
+        self, alice: User, photo_id: int, shared_fs: Path, endpoint: str, body: dict[str, Any], message: str
+    ) -> None:
+        client = client_for(alice)
+        before = written(shared_fs)
+
+        response = call(client, endpoint, photo_id, data=body, format="json")
+
+        assert response.status_code == 400
+        assert message in response.json()["detail"]
+        assert written(shared_fs) == before
+
+
 class TestControlCharacters:
     def test_control_and_direction_characters_are_taken_out_of_a_caption(self, alice: User) -> None:
         # ESC sequences would colour a terminal reading the logs; U+202E flips text to spoof it.

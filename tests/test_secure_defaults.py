@@ -5,6 +5,7 @@ and test_settings.py."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from django.test import Client
 
 from api.photos import storage
 from api.photos.models import Photo
-from tests.conftest import client_for, image_bytes, upload
+from tests.conftest import REPO, client_for, image_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -42,3 +43,20 @@ def test_a_private_original_cannot_be_fetched_by_its_path_on_disk(alice: User, s
 
     for guess in (f"/static/{relative}", f"/shared_fs/{relative}", f"/protected/{relative}", f"/{relative}"):
         assert Client().get(guess).status_code == 404, guess
+
+
+def test_no_template_relies_on_inline_script_that_the_content_security_policy_blocks() -> None:
+    # nginx sends script-src 'self': an inline onclick/onsubmit silently does nothing there.
+    inline = re.compile(r"""\s(on[a-z]+)\s*=\s*["']""")
+    offenders = [
+        f"{path.relative_to(REPO)}: {match.group(1)}"
+        for path in (REPO / "web" / "templates").rglob("*.html")
+        for match in inline.finditer(path.read_text())
+    ]
+    scripts = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "web" / "templates").rglob("*.html")
+        if re.search(r"<script(?![^>]*\bsrc=)[^>]*>", path.read_text())
+    ]
+
+    assert offenders == [] and scripts == []

@@ -107,6 +107,13 @@
     });
   }
 
+  // Forms that ask first (data-confirm): nginx's Content-Security-Policy blocks inline onsubmit
+  // handlers, which would delete a photo without asking.
+  document.addEventListener("submit", function (event) {
+    const question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     const uploader = document.getElementById("upload");
     if (uploader) setupUploader(uploader);
