@@ -264,6 +264,16 @@ class TestLocation:
             == 403
         )
 
+    def test_an_edit_that_does_not_mention_the_location_leaves_it_shown(self, alice: User) -> None:
+        photo = upload(client_for(alice), photo_with_gps(), show_location="true").json()
+
+        edited = client_for(alice).patch(
+            f"/api/photos/{photo['id']}/", {"caption": "Harbour"}, format="multipart"
+        )
+
+        assert edited.status_code == 200
+        assert (edited.json()["caption"], edited.json()["show_location"]) == ("Harbour", True)
+
     def test_the_owner_hides_the_location_again_on_the_photo_page(self, alice: User) -> None:
         photo = upload(client_for(alice), photo_with_gps(), show_location="true").json()
         page = Client()

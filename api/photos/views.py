@@ -131,7 +131,8 @@ class PhotoViewSet(
     @extend_schema(request=PhotoUpdateSerializer, responses=PhotoSerializer)
     def partial_update(self, request: Request, pk: str) -> Response:
         photo = self._owned_object()
-        form = PhotoUpdateSerializer(data=request.data)
+        # partial: a form-encoded edit that leaves out show_location must not read it as "off".
+        form = PhotoUpdateSerializer(data=request.data, partial=True)
         form.is_valid(raise_exception=True)
         try:
             services.update_photo(photo=photo, **form.validated_data)
