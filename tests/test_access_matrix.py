@@ -11,7 +11,10 @@ page links) nor any photo's location except to its owner.
 has no row. To add one, append a ``Row`` to ``ROWS`` below: the URL name, the method, who may
 (``ANYONE``, ``SIGNED_IN``, ``STAFF``, or for a photo's URL ``VIEWER``, ``OWNER``, ``TAGGER``,
 ``LINK``), how the URL is built from the world and the photo, and ``writes=True`` when an allowed
-request must change something. Admin URLs are covered by the admin test at the end.
+request must change something. Admin URLs are covered by the admin test at the end. For example::
+
+    Row("photo-similar", "GET", VIEWER, photo_url("/api/photos/{pk}/similar/", "share"), token="share"),
+    Row("web:help", "GET", SIGNED_IN, fixed("/help/")),
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import User
@@ -34,6 +38,7 @@ from rest_framework.test import APIClient
 from api.accounts.services import token_for
 from api.photos.models import Photo
 from api.photos.services import upload_photo
+from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.training.models import ModelVersion, TrainingRun
 from tests.conftest import image_bytes
@@ -89,6 +94,13 @@ def build_world(make_user: Callable[..., User]) -> World:
             state=TagState.SUGGESTED,
             score=0.9,
             model_version=0,
+        )
+        # Nearly the same embedding for all three: each is the others' most similar photo, so
+        # similar-photo results would show a private or unlisted one if they could.
+        vector = np.full(1280, 0.5, dtype=np.float16)
+        vector[n] = 0.6
+        PhotoEmbedding.objects.create(
+            photo=photo, backbone="efficientnet_lite0", dim=1280, vector=vector.tobytes()
         )
         photos[visibility] = Photo.objects.get(pk=photo.pk)
     for person in (owner, user, staff):
