@@ -156,6 +156,8 @@ WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1)
 MIN_PHOTOS_PER_TAG = env_int("MIN_PHOTOS_PER_TAG", 10, minimum=1)
 TRAIN_MIN_TRUST = env_float("TRAIN_MIN_TRUST", 0.3, minimum=0, maximum=1)
 TRAIN_IMPLICIT_NEGATIVE_WEIGHT = env_float("TRAIN_IMPLICIT_NEGATIVE_WEIGHT", 0.5, minimum=0, maximum=1)
+# Flagging an upload as a near-duplicate of the owner's earlier photo (see .env.example's figures).
+NEAR_DUPLICATE_COSINE = env_float("NEAR_DUPLICATE_COSINE", 0.9, minimum=0, maximum=1)
 TRAIN_NEAR_DUPLICATE_COSINE = env_float("TRAIN_NEAR_DUPLICATE_COSINE", 0.9, minimum=0, maximum=1)
 TRAIN_VALIDATION_PERCENT = env_int("TRAIN_VALIDATION_PERCENT", 20, minimum=1)
 TRAIN_GATE_TOLERANCE = env_float("TRAIN_GATE_TOLERANCE", 0.02, minimum=0, maximum=1)
