@@ -95,7 +95,10 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     shot(page, "feed")
 
     # A click opens the lightbox; the arrow keys move through the feed, Escape closes it.
-    first_id, second_id = cards.nth(0).get_attribute("data-photo-id"), cards.nth(1).get_attribute("data-photo-id")
+    first_id, second_id = (
+        cards.nth(0).get_attribute("data-photo-id"),
+        cards.nth(1).get_attribute("data-photo-id"),
+    )
     cards.first.locator("a").first.click()
     viewer = page.get_by_role("dialog", name="Photo viewer")
     expect(viewer).to_be_visible()
@@ -103,6 +106,7 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     page.keyboard.press("ArrowRight")
     expect(viewer).to_have_attribute("data-photo-id", second_id or "")
     expect(viewer.locator("img")).to_have_attribute("src", f"/files/photos/{second_id}/display")
+    page.wait_for_function("document.querySelector('.lightbox img').complete")
     shot(page, "lightbox")
     page.keyboard.press("ArrowLeft")
     expect(viewer).to_have_attribute("data-photo-id", first_id or "")

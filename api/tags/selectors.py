@@ -9,7 +9,7 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from api.photos.models import Visibility
 from api.photos.selectors import listed_photos
-from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
+from api.tags.models import PhotoTag, Tag, TagSource, TagState, Vote
 
 LIVE_STATES = (TagState.SUGGESTED, TagState.CONFIRMED)
 
@@ -78,6 +78,6 @@ def uncertain_suggestions(
 
 
 def contributions(user: AbstractBaseUser) -> int:
-    """Tags the user added plus their confirmations and rejections."""
-    added = PhotoTag.objects.filter(source=TagSource.USER, added_by_id=user.pk).count()
-    return added + TagVote.objects.filter(user_id=user.pk).count()
+    """Tags the user added, confirmed or rejected; adding a tag and vouching for it count once."""
+    mine = Q(source=TagSource.USER, added_by_id=user.pk) | Q(votes__user_id=user.pk)
+    return PhotoTag.objects.filter(mine).values("pk").distinct().count()
