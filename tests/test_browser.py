@@ -145,6 +145,19 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     expect(page.locator(".grid .card")).to_have_count(1)
     shot(page, "search")
 
+    # On a phone-sized screen every page fits its width: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, url in [
+        ("feed", "/"),
+        ("photo", f"/p/{first_id}/"),
+        ("upload", "/upload/"),
+        ("help", "/help/"),
+    ]:
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        shot(page, f"{name}-phone")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{url} is wider than a phone"
+
 
 def test_private_photos_stay_private_and_unlisted_ones_open_by_link_only(
     page: Page, make_user: Any, shared_fs: Path
