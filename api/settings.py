@@ -170,6 +170,11 @@ TRAIN_PATIENCE = env_int("TRAIN_PATIENCE", 15, minimum=1)
 TRAIN_SEMI_SUPERVISED = env_bool("TRAIN_SEMI_SUPERVISED", False)
 TRAIN_PSEUDO_CONFIDENCE = env_float("TRAIN_PSEUDO_CONFIDENCE", 0.9, minimum=0.5, maximum=1)
 TRAIN_PSEUDO_WEIGHT = env_float("TRAIN_PSEUDO_WEIGHT", 0.3, minimum=0, maximum=1)
+# Fine-tuning the backbone's last blocks with the head (meant for a GPU; works on the CPU, slowly).
+TRAINER_FINETUNE = env_bool("TRAINER_FINETUNE", False)
+TRAIN_FINETUNE_EPOCHS = env_int("TRAIN_FINETUNE_EPOCHS", 8, minimum=1)
+TRAIN_FINETUNE_BLOCKS = env_int("TRAIN_FINETUNE_BLOCKS", 2, minimum=0)
+TRAIN_FINETUNE_BATCH = env_int("TRAIN_FINETUNE_BATCH", 32, minimum=1)
 TRAIN_CHECK_MINUTES = env_int("TRAIN_CHECK_MINUTES", 60, minimum=1)
 TRAIN_MIN_NEW_LABELS = env_int("TRAIN_MIN_NEW_LABELS", 50, minimum=1)
 # A running run whose heartbeat is older than this died with its trainer.
