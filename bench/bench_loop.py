@@ -45,12 +45,35 @@ def held_out_scores(models_dir: Path, test_x: np.ndarray, test_classes: np.ndarr
     scores = sigmoid_scores(head["weight"], head["bias"], test_x)
     tags = np.array(manifest["tags"])
     labels = (test_classes[:, None] == tags[None, :]).astype(np.float32)
+    _SCORES[version] = (list(manifest["tags"]), scores)  # type: ignore[index]
     return {
         "version": version,
         "top1": round(float((tags[scores.argmax(axis=1)] == test_classes).mean()), 4),
         "map": round(mean_average_precision(scores, labels), 4),
         "tags": len(tags),
     }
+
+
+_SCORES: dict[int, tuple[list[str], np.ndarray]] = {}
+
+
+def on_shared_tags(before: int, after: int, test_classes: np.ndarray) -> dict[str, Any]:
+    """Two versions on the held-out photos the way the gate compares them: only the tags both
+    know, and only the photos of those tags (a model that learnt a new tag is not better for it)."""
+    from trainer.metrics import mean_average_precision
+
+    (tags_a, scores_a), (tags_b, scores_b) = _SCORES[before], _SCORES[after]
+    shared = [t for t in tags_a if t in tags_b]
+    rows = np.isin(test_classes, shared)
+    labels = (test_classes[rows][:, None] == np.array(shared)[None, :]).astype(np.float32)
+    out: dict[str, Any] = {"from": before, "to": after, "shared_tags": len(shared), "photos": int(rows.sum())}
+    for name, tags, scores in (("before", tags_a, scores_a), ("after", tags_b, scores_b)):
+        mine = scores[rows][:, [tags.index(t) for t in shared]]
+        out[f"top1_{name}"] = round(
+            float((np.array(shared)[mine.argmax(axis=1)] == test_classes[rows]).mean()), 4
+        )
+        out[f"map_{name}"] = round(mean_average_precision(mine, labels), 4)
+    return out
 
 
 def test_embeddings(dataset: Path, models_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +224,17 @@ def main() -> int:
     activated = [r["active"] for r in result["rounds"]]
     changes = [(a, b) for a, b in itertools.pairwise(activated) if b["version"] != a["version"]]
     result["every_activation_at_least_as_good"] = all(b["top1"] >= a["top1"] for a, b in changes)
+    result["activations_on_shared_tags"] = [
+        on_shared_tags(a["version"], b["version"], test_classes)
+        for a, b in changes
+        if a["tags"] and b["tags"]
+    ]
+    result["every_activation_at_least_as_good_on_shared_tags"] = {
+        metric: all(
+            c[f"{metric}_after"] >= c[f"{metric}_before"] for c in result["activations_on_shared_tags"]
+        )
+        for metric in ("map", "top1")
+    }
     result["final_top1"] = activated[-1]["top1"] if activated else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

@@ -218,6 +218,16 @@ def fixed(path: str) -> Callable[[Cell], str]:
     return lambda cell: path
 
 
+def help_answer_url(answer: str) -> Callable[[Cell], str]:
+    """'Help the model' answers a suggestion by its PhotoTag id: the model's tag on the photo."""
+
+    def build(cell: Cell) -> str:
+        suggestion = PhotoTag.objects.get(photo=cell.photo, tag__name=f"model{vis(cell)}")
+        return f"/help/{suggestion.pk}/{answer}/"
+
+    return build
+
+
 def new_image(cell: Cell) -> dict[str, Any]:
     file = io.BytesIO(image_bytes(color=(ACTORS.index(cell.actor) * 50, 99, 1)))
     file.name = "new.jpg"
@@ -235,6 +245,7 @@ ROWS: list[Row] = [
         lambda c: {"caption": "new"},
         writes=True,
     ),
+    Row("photo-similar", "GET", VIEWER, photo_url("/api/photos/{pk}/similar/", "share"), token="share"),
     Row("photo-detail", "DELETE", OWNER, lambda c: f"/api/photos/{pk(c)}/", writes=True),
     Row(
         "photo-tags",
@@ -279,6 +290,8 @@ ROWS: list[Row] = [
     Row("web:photo", "GET", VIEWER, lambda c: f"/p/{pk(c)}/{q(c, 's')}", token="s"),
     Row("web:photo-tags", "GET", VIEWER, lambda c: f"/p/{pk(c)}/tags-fragment/{q(c, 's')}", token="s"),
     Row("web:photo-card", "GET", VIEWER, lambda c: f"/p/{pk(c)}/card/"),
+    Row("web:photo-similar", "GET", VIEWER, photo_url("/p/{pk}/similar/", "s"), token="s"),
+    Row("web:help-answer", "POST", TAGGER, help_answer_url("confirm"), writes=True),
     Row(
         "web:photo-edit",
         "POST",
@@ -368,6 +381,8 @@ ROWS: list[Row] = [
     Row("web:feed", "GET", ANYONE, lambda c: "/"),
     Row("web:healthz", "GET", ANYONE, lambda c: "/healthz"),
     Row("web:upload", "GET", SIGNED_IN, lambda c: "/upload/"),
+    Row("web:help", "GET", SIGNED_IN, fixed("/help/"), label="one"),
+    Row("web:help", "GET", SIGNED_IN, fixed("/help/?view=grid"), label="grid"),
     Row("web:search", "GET", ANYONE, lambda c: "/search/?q=only-its-viewers", label="caption"),
     *(
         Row("web:search", "GET", ANYONE, fixed(f"/search/?tags=tag{v}"), label=f"tag-{v}")

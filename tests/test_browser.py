@@ -94,8 +94,28 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     )
     shot(page, "feed")
 
+    # A click opens the lightbox; the arrow keys move through the feed, Escape closes it.
+    first_id, second_id = (
+        cards.nth(0).get_attribute("data-photo-id"),
+        cards.nth(1).get_attribute("data-photo-id"),
+    )
+    cards.first.locator("a").first.click()
+    viewer = page.get_by_role("dialog", name="Photo viewer")
+    expect(viewer).to_be_visible()
+    expect(viewer).to_have_attribute("data-photo-id", first_id or "")
+    page.keyboard.press("ArrowRight")
+    expect(viewer).to_have_attribute("data-photo-id", second_id or "")
+    expect(viewer.locator("img")).to_have_attribute("src", f"/files/photos/{second_id}/display")
+    page.wait_for_function("document.querySelector('.lightbox img').complete")
+    shot(page, "lightbox")
+    page.keyboard.press("ArrowLeft")
+    expect(viewer).to_have_attribute("data-photo-id", first_id or "")
+    page.keyboard.press("Escape")
+    expect(viewer).to_be_hidden()
+
     # Add a tag, then remove it, then add the one we keep.
     cards.first.locator("a").first.click()
+    viewer.get_by_role("link", name="Open photo page").click()
     add = page.get_by_placeholder("Add a tag")
     add.fill("Sunset")
     page.get_by_role("button", name="Add", exact=True).click()
@@ -115,15 +135,28 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
 
     # The autocomplete offers the tag on the other photo.
     page.goto("/")
-    page.locator(".grid .card").nth(1).locator("a").first.click()
+    page.goto(f"/p/{second_id}/")
     page.get_by_placeholder("Add a tag").press_sequentially("bea", delay=50)
-    expect(page.locator("#tag-options option[value=beach]")).to_have_count(1)
+    expect(page.locator(".add-tag datalist option[value=beach]")).to_have_count(1)
 
     # Search by tag finds exactly the tagged photo.
     page.get_by_label("Search by tags").fill("#beach")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator(".grid .card")).to_have_count(1)
     shot(page, "search")
+
+    # On a phone-sized screen every page fits its width: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, url in [
+        ("feed", "/"),
+        ("photo", f"/p/{first_id}/"),
+        ("upload", "/upload/"),
+        ("help", "/help/"),
+    ]:
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        shot(page, f"{name}-phone")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, f"{url} is wider than a phone"
 
 
 def test_private_photos_stay_private_and_unlisted_ones_open_by_link_only(

@@ -4,6 +4,8 @@ work claimed exactly once and recovered from dead workers."""
 
 from __future__ import annotations
 
+import io
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from api.celery import app
@@ -23,6 +26,7 @@ from api.tagging.models import PhotoEmbedding, WorkerStatus
 from api.tagging.tasks import sweep, tag_pending
 from api.tags.models import PhotoTag
 from tests.conftest import REPO, client_for, image_bytes, shot, upload
+from tests.test_browser import drop_files
 from tests.test_trainer_core import CAT_CLASSES, publish_head
 from tests.workers import (
     celery_worker,
@@ -245,3 +249,62 @@ def test_the_photo_page_shows_tagging_and_then_the_tags_without_a_reload(
     expect(page.locator(".chip.model").first).to_be_visible(timeout=60_000)
     expect(page.get_by_role("status")).to_contain_text("Suggestions by model v0")
     shot(page, "photo-tagged")
+
+
+@pytest.mark.browser
+def test_a_member_uploads_sees_tags_arrive_fixes_one_and_helps_the_model(
+    tagging_worker: str, shared_fs: Path, make_user: Callable[..., User], page: Page
+) -> None:
+    make_user("alice")
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill("a-strong-pass-42")
+    page.get_by_role("button", name="Log in").click()
+
+    # Upload the cat; its tags arrive on the upload page itself, without a reload.
+    page.goto("/upload/")
+    drop_files(page, "#dropzone", [("cat.jpg", CAT)])
+    item = page.locator(".upload-item").first
+    expect(item).to_contain_text("Uploaded.")
+    suggestions = item.locator(".chip.model.suggested")
+    expect(suggestions.first).to_be_visible(timeout=60_000)
+    wrong = suggestions.first.get_attribute("data-tag") or ""
+
+    # Fix them right there: reject the first suggestion, add a tag of one's own.
+    item.get_by_role("button", name=f"Reject {wrong}").click()
+    expect(item.locator(f".chip[data-tag='{wrong}']")).to_have_class(re.compile(r"\brejected\b"))
+    item.get_by_placeholder("Add a tag").fill("pet")
+    item.get_by_placeholder("Add a tag").press("Enter")
+    expect(item.locator(".chip[data-tag=pet]")).to_have_class("chip user confirmed")
+
+    # The same photo saved again at another quality is flagged as a near-duplicate, with a link.
+    drop_files(page, "#dropzone", [("cat-again.jpg", recompressed(CAT))])
+    again = page.locator(".upload-item").nth(1)
+    expect(again.locator(".chip.model").first).to_be_visible(timeout=60_000)
+    first_id = Photo.objects.order_by("id").values_list("pk", flat=True)[0]
+    expect(again.locator(".near-duplicate")).to_contain_text(f"your photo #{first_id}")
+    shot(page, "upload-tagged")
+
+    # Help the model: one suggestion at a time, answered with the keyboard.
+    page.goto("/help/")
+    expect(page.locator("#contrib-count")).to_contain_text("2 contributions")
+    question = page.locator(".help-card .help-question")
+    expect(question).to_contain_text("Is this #")
+    shot(page, "help")
+    asked = page.locator(".help-card").get_attribute("data-item") or ""
+    page.keyboard.press("y")
+    expect(page.locator("#contrib-count")).to_contain_text("3 contributions")
+    expect(page.locator(".answered-note")).to_contain_text("confirmed")
+    expect(page.locator(".help-card")).not_to_have_attribute("data-item", asked)
+    answered = PhotoTag.objects.get(pk=int(asked))
+    assert (answered.source, answered.state) == ("model", "confirmed")
+    page.goto("/help/?view=grid")
+    expect(page.locator(".help.grid .help-card").first).to_be_visible()
+    shot(page, "help-grid")
+
+
+def recompressed(data: bytes) -> bytes:
+    """The same picture written again by another program: other bytes, same content."""
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(out, "JPEG", quality=80)
+    return out.getvalue()

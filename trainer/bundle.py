@@ -150,6 +150,13 @@ def current_version(models_dir: Path) -> int | None:
     return int(text)
 
 
+def embedding_space(manifest: Mapping[str, Any]) -> str:
+    """Which embeddings a bundle's backbone makes: its registry id, or the id and the version that
+    fine-tuned it, whose embeddings are not comparable with the original backbone's."""
+    backbone = manifest["backbone"]
+    return f"{backbone['id']}+{backbone['tuned']}" if backbone.get("tuned") else str(backbone["id"])
+
+
 def read_manifest(models_dir: Path, version: int) -> dict[str, Any]:
     path = bundle_dir(models_dir, version) / MANIFEST
     try:

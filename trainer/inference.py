@@ -73,7 +73,8 @@ class Tagger:
         self.net = net
         self.manifest = manifest
         self.version = int(manifest["version"])
-        self.backbone_id = str(manifest["backbone"]["id"])
+        # Embeddings are stored under this: a fine-tuned backbone's are kept apart from the original's.
+        self.backbone_id = bundle.embedding_space(manifest)
         self.tags: list[str] = list(manifest["tags"])
         self.thresholds = np.asarray(manifest["thresholds"], dtype=np.float32)
         self.preprocessing = Preprocessing.from_dict(manifest["preprocessing"])

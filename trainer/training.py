@@ -45,7 +45,7 @@ class TrainedHead:
 Progress = Callable[[int, int, dict[str, float]], None]
 
 
-def _f1s(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+def f1_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     predicted = scores >= 0.5
     truth = labels == 1
     tp = (predicted & truth).sum(axis=0)
@@ -56,6 +56,13 @@ def _f1s(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     judged = truth.sum(axis=0) > 0
     micro = float(2 * tp.sum() / max(1, denominator.sum()))
     return micro, float(per_tag[judged].mean()) if judged.any() else 0.0
+
+
+def rebalancing_weights(labels: torch.Tensor) -> torch.Tensor:
+    """Square-root rebalancing: a rare tag's positives count more, without drowning the rest."""
+    positives = labels.sum(dim=0)
+    negatives = len(labels) - positives
+    return torch.sqrt(negatives.clamp(min=1) / positives.clamp(min=1))
 
 
 def train_head(
@@ -75,10 +82,7 @@ def train_head(
     x_val, y_val, _ = data.split(validation=True)
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("training needs photos on both sides of the split")
-    positives = y_train.sum(dim=0)
-    negatives = len(y_train) - positives
-    # Square-root rebalancing: a rare tag's positives count more, without drowning the rest.
-    pos_weight = torch.sqrt(negatives.clamp(min=1) / positives.clamp(min=1))
+    pos_weight = rebalancing_weights(y_train)
     head = nn.Linear(data.embeddings.shape[1], len(data.tags))
     optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate, weight_decay=weight_decay)
     loss_fn = nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
@@ -104,7 +108,7 @@ def train_head(
         with torch.no_grad():
             val_scores = torch.sigmoid(head(x_val_t)).numpy()
         val_map = mean_average_precision(val_scores, y_val)
-        micro, macro = _f1s(val_scores, y_val)
+        micro, macro = f1_scores(val_scores, y_val)
         record = {"epoch": epoch, "loss": round(total / len(x_train), 5), "map": round(val_map, 4),
                   "micro_f1": round(micro, 4), "macro_f1": round(macro, 4)}  # fmt: skip
         curves.append(record)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import staff, views
+from web import help, staff, views
 
 app_name = "web"
 
@@ -15,11 +15,14 @@ urlpatterns = [
     path("p/<int:pk>/", views.photo_page, name="photo"),
     path("p/<int:pk>/tags-fragment/", views.photo_tags, name="photo-tags"),
     path("p/<int:pk>/card/", views.photo_card, name="photo-card"),
+    path("p/<int:pk>/similar/", views.photo_similar, name="photo-similar"),
     path("p/<int:pk>/edit/", views.edit_photo, name="photo-edit"),
     path("p/<int:pk>/delete/", views.delete_photo, name="photo-delete"),
     path("p/<int:pk>/tags/", views.add_tag, name="tag-add"),
     path("p/<int:pk>/tags/<str:name>/<str:action>/", views.tag_vote, name="tag-action"),
     path("s/<str:token>/", views.shared_photo, name="shared-photo"),
+    path("help/", help.help_page, name="help"),
+    path("help/<int:pk>/<str:action>/", help.help_answer, name="help-answer"),
     path("tag-suggestions/", views.tag_suggestions, name="tag-suggestions"),
     path("staff/", staff.dashboard, name="staff"),
     path("staff/retrain/", staff.retrain, name="staff-retrain"),

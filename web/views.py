@@ -25,8 +25,9 @@ from api.pagination import page_size
 from api.photos import selectors, services
 from api.photos.models import Photo, Visibility
 from api.photos.serializers import file_url
+from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
-from api.tags.models import PhotoTag, Vote
+from api.tags.models import PhotoTag, TagVote, Vote
 from api.tags.selectors import photo_tags_with_votes, search_tags
 
 
@@ -112,7 +113,11 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
         "photo": photo,
         "is_owner": is_owner,
         "share_token": share_token or "",
-        "tags": list(photo_tags_with_votes().filter(photo=photo)),
+        "tags": list(
+            photo_tags_with_votes()
+            .filter(photo=photo)
+            .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
+        ),
         "can_tag": request.user.is_authenticated and (is_owner or photo.visibility == Visibility.PUBLIC),
         "display_url": file_url(photo, "display", token),
         "original_url": file_url(photo, "original", token),
@@ -149,6 +154,19 @@ def photo_card(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk
     )
     return render(request, "web/_card.html", {"photo": photo})
+
+
+def photo_similar(request: HttpRequest, pk: int) -> HttpResponse:
+    """The strip of similar photos under a photo, loaded after the page itself."""
+    photo = selectors.viewable_photo(request.user, pk, request.GET.get("s"))
+    if photo is None:
+        raise Http404("No photo with this id, or it is not shared with you.")
+    found = similar_photos(viewer=request.user, photo=photo, limit=SIMILAR_STRIP)
+    context = {"photo": photo, "similar": found, "share_token": request.GET.get("s", "")}
+    return render(request, "web/_similar.html", context)
+
+
+SIMILAR_STRIP = 8
 
 
 def shared_photo(request: HttpRequest, token: str) -> HttpResponse:

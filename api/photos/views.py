@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -24,6 +25,7 @@ from api.photos.serializers import (
     PhotoUpdateSerializer,
     PhotoUploadSerializer,
 )
+from api.tagging.similarity import similar_photos
 from api.tags.selectors import photo_tags_with_votes
 from api.tags.services import TagRejected
 from api.tags.services import normalise as normalise_tag
@@ -143,6 +145,23 @@ class PhotoViewSet(
     def destroy(self, request: Request, pk: str) -> Response:
         services.delete_photo(photo=self._owned_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int, description="At most this many (1-50, default 12)")],
+        responses=PhotoSerializer(many=True),
+    )
+    @action(detail=True, methods=["get"])
+    def similar(self, request: Request, pk: str) -> Response:
+        """Nearest photos by embedding, among those the viewer may find in a gallery."""
+        photo = self.get_object()
+        raw = request.query_params.get("limit", "12")
+        if not raw.isdigit() or not 1 <= int(raw) <= 50:
+            return _bad_request("limit must be a whole number from 1 to 50.")
+        found = similar_photos(viewer=request.user, photo=photo, limit=int(raw))
+        photos = (
+            with_tags(Photo.objects.filter(pk__in=[p.pk for p in found])).select_related("owner").in_bulk()
+        )
+        return Response(self.get_serializer([photos[p.pk] for p in found], many=True).data)
 
 
 def _bad_request(message: str) -> Response:

@@ -31,7 +31,7 @@ def active_model() -> dict[str, Any]:
         return {"version": None, "error": str(error)}
     return {
         "version": version,
-        "backbone": manifest["backbone"]["id"],
+        "backbone": bundle.embedding_space(manifest),
         "tags": len(manifest["tags"]),
         "created_at": manifest.get("created_at"),
         "metrics": manifest.get("metrics", {}),

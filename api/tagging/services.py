@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import PhotoEmbedding
+from api.tagging.similarity import flag_near_duplicates
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from trainer import bundle
 
@@ -189,6 +190,8 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
             unique_fields=["photo"],
             update_fields=["backbone", "dim", "vector", "updated_at"],
         )
+        # In the same transaction as "tagged", so whoever sees the tags also sees the flag.
+        flag_near_duplicates(photo_ids=[r.photo_id for r in results])
         Photo.objects.filter(pk__in=mine).update(
             status=TaggingStatus.TAGGED, status_reason="", model_version=version, tagged_at=now,
             claimed_at=None, claimed_by="",

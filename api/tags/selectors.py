@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from api.photos.models import Visibility
-from api.tags.models import PhotoTag, Tag, TagState, Vote
+from api.photos.selectors import listed_photos
+from api.tags.models import PhotoTag, Tag, TagSource, TagState, Vote
 
 LIVE_STATES = (TagState.SUGGESTED, TagState.CONFIRMED)
 
@@ -53,3 +56,28 @@ def search_tags(viewer: AbstractBaseUser | AnonymousUser, query: str = "", limit
     else:
         tags = tags.order_by("-photo_count", "name")
     return tags[:limit]
+
+
+def uncertain_suggestions(
+    viewer: AbstractBaseUser, *, skip: Collection[int] = (), limit: int = 12
+) -> QuerySet[PhotoTag]:
+    """The model's suggestions the viewer can vouch for and has not yet, least confident first:
+    every suggestion already passed its tag's threshold, so the lowest scores are the ones the
+    model is least sure of, and a person's word there teaches it the most."""
+    return (
+        PhotoTag.objects.filter(
+            source=TagSource.MODEL,
+            state=TagState.SUGGESTED,
+            photo__in=listed_photos(viewer).values("pk"),
+        )
+        .exclude(votes__user_id=viewer.pk)
+        .exclude(pk__in=list(skip))
+        .select_related("tag", "photo", "photo__owner")
+        .order_by("score", "id")[:limit]
+    )
+
+
+def contributions(user: AbstractBaseUser) -> int:
+    """Tags the user added, confirmed or rejected; adding a tag and vouching for it count once."""
+    mine = Q(source=TagSource.USER, added_by_id=user.pk) | Q(votes__user_id=user.pk)
+    return PhotoTag.objects.filter(mine).values("pk").distinct().count()

@@ -29,7 +29,7 @@ def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16)
     current = bundle.current_version(folder)
     version = (
         current
-        if current is not None and bundle.read_manifest(folder, current)["backbone"]["id"] == backbone
+        if current is not None and bundle.embedding_space(bundle.read_manifest(folder, current)) == backbone
         else DAY_ZERO_VERSION
     )
     tagger = Tagger.load(folder, version)

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from api.photos.models import Photo
 from api.tagging.services import models_dir, request_tagging
 from api.training.models import ModelVersion, TrainingRun
 from trainer import bundle
@@ -59,7 +60,7 @@ def sync_versions() -> list[ModelVersion]:
             version=version,
             defaults={
                 "status": ModelVersion.Status.ACTIVE if version == current else ModelVersion.Status.RETIRED,
-                "backbone": manifest["backbone"]["id"],
+                "backbone": bundle.embedding_space(manifest),
                 "tags": manifest["tags"],
                 "metrics": manifest.get("metrics", {}),
                 "reason": manifest.get("description", ""),
@@ -269,10 +270,14 @@ def _execute(run: TrainingRun, report: _Reporter) -> TrainingRun:
     if settings.TRAIN_SEMI_SUPERVISED:
         dataset, pseudo = _with_teacher(dataset, data.photo_ids, DEFAULT_BACKBONE)
     head = train_head(dataset, max_epochs=max_epochs, patience=settings.TRAIN_PATIENCE, progress=on_epoch)
+    tuned = None
+    if settings.TRAINER_FINETUNE:
+        tuned = _finetune(data, head, report, DEFAULT_BACKBONE)
+        head = tuned.head
     report.phase("evaluating", 0.92)
-    verdict = _gate(data, head, DEFAULT_BACKBONE)
+    verdict = _gate(data, head, DEFAULT_BACKBONE, tuned.validation_scores if tuned else None)
     report.phase("publishing", 0.96)
-    version = _publish(run, data, head, verdict, DEFAULT_BACKBONE)
+    version = _publish(run, data, head, verdict, DEFAULT_BACKBONE, tuned.body_state if tuned else None)
     metrics = {
         **head.metrics,
         "gate": verdict.numbers,
@@ -295,13 +300,62 @@ def _execute(run: TrainingRun, report: _Reporter) -> TrainingRun:
     )
 
 
+def _photo_files(photo_ids: list[int]) -> list[Any]:
+    from api.photos import storage
+
+    photos = Photo.objects.filter(pk__in=photo_ids).only("content_hash", "file_ext").in_bulk()
+    missing = [pk for pk in photo_ids if pk not in photos]
+    if missing:
+        raise ValueError(f"photos {missing[:5]} were deleted while the run was preparing; run it again")
+    return [storage.original_path(photos[pk].content_hash, photos[pk].file_ext) for pk in photo_ids]
+
+
+def _finetune(data: Any, head: Any, report: _Reporter, backbone: str) -> Any:
+    """The backbone's last blocks and the head, trained on the labelled photos' pixels; its
+    epochs continue the head's curve so the dashboard shows one run."""
+    from trainer.finetune import finetune
+    from trainer.training import LabelledSet
+
+    done = head.epochs_run
+    epochs = settings.TRAIN_FINETUNE_EPOCHS
+    report.save(phase="fine-tuning", epoch=done, total_epochs=done + epochs, force=True)
+
+    def on_epoch(epoch: int, total: int, record: dict[str, float]) -> None:
+        report.save(
+            phase="fine-tuning",
+            epoch=done + epoch,
+            total_epochs=done + total,
+            curves=[*report.run.curves, {**record, "epoch": done + epoch, "stage": "fine-tuning"}],
+            progress=0.5 + 0.4 * epoch / total,
+        )
+
+    # Human labels only: pseudo-labelled photos have no place in a pass over pixels.
+    human = LabelledSet(data.embeddings, data.labels, data.weights, data.validation, data.tags)
+    tuned = finetune(
+        backbone_id=backbone,
+        start=head,
+        data=human,
+        files=_photo_files(data.photo_ids),
+        epochs=epochs,
+        blocks=settings.TRAIN_FINETUNE_BLOCKS,
+        batch_size=settings.TRAIN_FINETUNE_BATCH,
+        progress=on_epoch,
+    )
+    tuned.head.curves = head.curves + [
+        {**record, "epoch": done + int(record["epoch"]), "stage": "fine-tuning"}
+        for record in tuned.head.curves
+    ]
+    tuned.head.epochs_run = done + tuned.head.epochs_run
+    return tuned
+
+
 def _active_sigmoid_head(backbone: str) -> tuple[Any, Any, list[str]] | None:
     """The active model's head when it is a trained one on ``backbone``, else None."""
     current = bundle.current_version(models_dir())
     if current is None:
         return None
     manifest = bundle.verify(models_dir(), current)
-    if manifest["head"]["kind"] != "sigmoid" or manifest["backbone"]["id"] != backbone:
+    if manifest["head"]["kind"] != "sigmoid" or bundle.embedding_space(manifest) != backbone:
         return None
     weights = bundle.load_tensors(models_dir(), current, manifest["head"].get("file", "head.safetensors"))
     return weights["weight"], weights["bias"], list(manifest["tags"])
@@ -341,18 +395,26 @@ def _with_teacher(dataset: Any, labelled_ids: list[int], backbone: str) -> tuple
     )
 
 
-def _gate(data: Any, head: Any, backbone: str) -> Any:
+def _gate(data: Any, head: Any, backbone: str, candidate_scores: Any = None) -> Any:
+    """Candidate and active model on the same validation photos. ``candidate_scores`` come with a
+    fine-tuned candidate (its own pixels pass); otherwise both read the stored embeddings, unless
+    the active model sees through another backbone, when it looks at the photos themselves."""
     from trainer.gate import judge
     from trainer.training import sigmoid_scores
 
     val = data.validation
-    candidate_scores = sigmoid_scores(head.weight, head.bias, data.embeddings[val])
+    if candidate_scores is None:
+        candidate_scores = sigmoid_scores(head.weight, head.bias, data.embeddings[val])
     active_scores: Any = None
     active_tags: list[str] = []
     active = _active_sigmoid_head(backbone)
     if active is not None:
         weight, bias, active_tags = active
         active_scores = sigmoid_scores(weight, bias, data.embeddings[val])
+    else:
+        active_scores, active_tags = _active_scores_from_pixels(
+            [pk for pk, held in zip(data.photo_ids, val, strict=True) if held]
+        )
     return judge(
         labels=data.labels[val],
         tags=data.tags,
@@ -364,9 +426,31 @@ def _gate(data: Any, head: Any, backbone: str) -> Any:
     )
 
 
-def _publish(run: TrainingRun, data: Any, head: Any, verdict: Any, backbone: str) -> int:
+def _active_scores_from_pixels(photo_ids: list[int]) -> tuple[Any, list[str]]:
+    """The active trained model's scores, computed from the photos (a fine-tuned backbone has no
+    stored embeddings the candidate shares). Day zero shares no tags: (None, [])."""
+    import numpy as np
+
+    from trainer.inference import Prediction, Tagger
+
+    current = bundle.current_version(models_dir())
+    if current is None or bundle.read_manifest(models_dir(), current)["head"]["kind"] != "sigmoid":
+        return None, []
+    tagger = Tagger.load(models_dir(), current, device=settings.TAGGER_DEVICE)
+    scores = np.zeros((len(photo_ids), len(tagger.tags)), dtype=np.float32)
+    files = _photo_files(photo_ids)
+    for start in range(0, len(files), 32):
+        for row, result in enumerate(tagger.predict_sources(files[start : start + 32]), start=start):
+            if isinstance(result, Prediction):
+                scores[row] = result.scores
+    return scores, tagger.tags
+
+
+def _publish(
+    run: TrainingRun, data: Any, head: Any, verdict: Any, backbone: str, body_state: Any = None
+) -> int:
     from trainer.backbones import get_backbone
-    from trainer.model import HEAD_FILE
+    from trainer.model import BACKBONE_FILE, HEAD_FILE
 
     spec = get_backbone(backbone)
     folder = models_dir()
@@ -374,7 +458,15 @@ def _publish(run: TrainingRun, data: Any, head: Any, verdict: Any, backbone: str
     version = max(bundle.next_version(folder), (known or 0) + 1)
     manifest = {
         "version": version,
-        "backbone": {"id": spec.id, "embedding_dim": spec.embedding_dim, "weights": "package"},
+        "backbone": {"id": spec.id, "embedding_dim": spec.embedding_dim, "weights": "package"}
+        if body_state is None
+        # Fine-tuned: the weights travel in the bundle, and its embeddings are a space of their own.
+        else {
+            "id": spec.id,
+            "embedding_dim": spec.embedding_dim,
+            "weights": BACKBONE_FILE,
+            "tuned": f"v{version}",
+        },
         "preprocessing": spec.preprocessing.to_dict(),
         "head": {"kind": "sigmoid", "file": HEAD_FILE},
         "tags": data.tags,
@@ -385,11 +477,14 @@ def _publish(run: TrainingRun, data: Any, head: Any, verdict: Any, backbone: str
         "training_run": run.pk,
         "gate": {"accepted": verdict.accepted, "reason": verdict.reason, **verdict.numbers},
     }
-    bundle.publish(folder, manifest, {HEAD_FILE: {"weight": head.weight, "bias": head.bias}})
+    tensors = {HEAD_FILE: {"weight": head.weight, "bias": head.bias}}
+    if body_state is not None:
+        tensors[BACKBONE_FILE] = body_state
+    bundle.publish(folder, manifest, tensors)
     ModelVersion.objects.create(
         version=version,
         status=ModelVersion.Status.CANDIDATE if verdict.accepted else ModelVersion.Status.REJECTED,
-        backbone=spec.id,
+        backbone=bundle.embedding_space(manifest),
         tags=data.tags,
         metrics={**head.metrics, "gate": verdict.numbers},
         reason=verdict.reason,

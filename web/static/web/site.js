@@ -41,6 +41,15 @@
         link.textContent = " Open";
         status.appendChild(link);
       }
+      if (ok && photo && window.htmx) {
+        // The photo's tag chips, live: they poll while the model works, then can be fixed here.
+        const tags = document.createElement("div");
+        tags.className = "upload-tags";
+        tags.setAttribute("hx-get", "/p/" + photo.id + "/tags-fragment/");
+        tags.setAttribute("hx-trigger", "load");
+        li.appendChild(tags);
+        window.htmx.process(tags);
+      }
       li.querySelector("progress").value = 100;
       running -= 1;
       next();
@@ -114,8 +123,95 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  function typing(event) {
+    const t = event.target;
+    return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].indexOf(t.tagName) >= 0);
+  }
+
+  // "Help the model": Y, N and S answer the current card (the focused one in the grid).
+  function setupHelp(root) {
+    document.addEventListener("keydown", function (event) {
+      if (typing(event) || event.ctrlKey || event.metaKey || event.altKey) return;
+      const key = event.key.toLowerCase();
+      if (["y", "n", "s"].indexOf(key) < 0) return;
+      const focused = document.activeElement && document.activeElement.closest(".help-card:not(.answered)");
+      const card = focused || root.querySelector(".help-card:not(.answered)");
+      const button = card && card.querySelector('button[data-key="' + key + '"]');
+      if (button) { event.preventDefault(); button.click(); }
+    });
+    root.addEventListener("htmx:afterSettle", function () {
+      const next = root.querySelector(".help-card:not(.answered)");
+      if (next) next.focus({ preventScroll: root.dataset.view === "grid" });
+    });
+  }
+
+  // A lightbox over any gallery: arrows move through the cards loaded so far, Escape closes.
+  function setupLightbox(grid) {
+    const box = document.createElement("div");
+    box.className = "lightbox";
+    box.hidden = true;
+    box.setAttribute("role", "dialog");
+    box.setAttribute("aria-modal", "true");
+    box.setAttribute("aria-label", "Photo viewer");
+    box.innerHTML = '<button class="lb-close" aria-label="Close (Escape)">×</button>' +
+      '<button class="lb-prev" aria-label="Previous photo (left arrow)">‹</button>' +
+      '<figure><img alt=""><figcaption><span class="lb-text"></span> <a class="lb-open">Open photo page</a></figcaption></figure>' +
+      '<button class="lb-next" aria-label="Next photo (right arrow)">›</button>';
+    document.body.appendChild(box);
+    const img = box.querySelector("img");
+    let current = null;
+    let opener = null;
+
+    function cards() { return Array.prototype.slice.call(grid.querySelectorAll(".card")); }
+    function show(card) {
+      current = card;
+      const thumb = card.querySelector("img");
+      const link = card.querySelector("a");
+      img.src = thumb.getAttribute("src").replace("/grid", "/display");
+      img.alt = thumb.alt;
+      box.querySelector(".lb-text").textContent = thumb.alt;
+      box.querySelector(".lb-open").href = link.getAttribute("href");
+      box.hidden = false;
+      box.dataset.photoId = card.dataset.photoId;
+      box.querySelector(".lb-close").focus();
+    }
+    function step(delta) {
+      const all = cards();
+      const at = all.indexOf(current);
+      if (at >= 0 && all[at + delta]) show(all[at + delta]);
+    }
+    function close() {
+      box.hidden = true;
+      img.removeAttribute("src");
+      if (opener) opener.focus();
+    }
+    grid.addEventListener("click", function (event) {
+      const link = event.target.closest(".card > a");
+      if (!link || event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+      event.preventDefault();
+      opener = link;
+      show(link.closest(".card"));
+    });
+    box.querySelector(".lb-close").addEventListener("click", close);
+    box.querySelector(".lb-prev").addEventListener("click", function () { step(-1); });
+    box.querySelector(".lb-next").addEventListener("click", function () { step(1); });
+    box.addEventListener("click", function (event) { if (event.target === box) close(); });
+    document.addEventListener("keydown", function (event) {
+      if (box.hidden) return;
+      if (event.key === "Escape") close();
+      else if (event.key === "ArrowRight") step(1);
+      else if (event.key === "ArrowLeft") step(-1);
+      else return;
+      event.preventDefault();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     const uploader = document.getElementById("upload");
     if (uploader) setupUploader(uploader);
+    const help = document.getElementById("help");
+    if (help) setupHelp(help);
+    const grid = document.getElementById("grid");
+    if (grid) setupLightbox(grid);
   });
 })();
