@@ -13,15 +13,19 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from api.photos.models import Photo
 from api.tagging.models import WorkerStatus
 from api.tagging.selectors import activity
 from api.tagging.services import retry_failed_photos
+from api.tags.models import PhotoTag, Tag
+from api.tags.services import add_tag, vote
 from api.training.models import ModelVersion, TrainingRun
-from api.training.selectors import per_tag_quality
+from api.training.selectors import next_vocabulary, per_tag_quality
 from api.training.tasks import check_schedule
 from tests.test_training import bare_photo
 
@@ -289,6 +293,29 @@ def test_operations_show_each_worker_with_its_device_gpu_use_and_memory(staff: C
     assert "gpu-box:12" in html and "cuda:0" in html and "NVIDIA H100 80GB HBM3" in html
     assert "73%" in html and "20480 / 81559 MB" in html and "width: 25%" in html  # memory meter
     assert "old-box:7" in html and "gone" in html
+
+
+def test_the_vocabulary_is_counted_once_and_again_as_soon_as_a_tag_changes(
+    alice: User, bob: User, settings: Any
+) -> None:
+    settings.MIN_PHOTOS_PER_TAG = 2
+    cache.clear()
+    first = bare_photo(alice, 1)
+    add_tag(photo=first, user=alice, name="beach")
+    assert next_vocabulary() == ([], {"beach": 1})
+
+    with CaptureQueriesContext(connection) as unchanged:
+        assert next_vocabulary() == ([], {"beach": 1})
+    assert len(unchanged.captured_queries) == 2  # only the check for changes
+
+    second = bare_photo(alice, 2)
+    suggestion = PhotoTag.objects.create(
+        photo=second, tag=Tag.objects.get(name="beach"), source="model", state="suggested", score=0.6
+    )
+    assert next_vocabulary() == ([], {"beach": 1})  # a suggestion nobody vouched for is no label
+    vote(photo=second, user=bob, name=suggestion.tag.name, value="confirm")
+
+    assert next_vocabulary() == (["beach"], {})
 
 
 def test_the_schedule_check_is_in_beat_and_the_dashboard_shows_its_last_and_next_time(

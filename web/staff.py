@@ -20,11 +20,11 @@ from api.accounts.selectors import signed_in_user
 from api.tagging import services as tagging_services
 from api.tagging.selectors import active_model, activity, backlog, failed_photos, workers
 from api.training import services
-from api.training.labels import collect_labels, vocabulary
 from api.training.models import ModelVersion, TrainingRun
 from api.training.selectors import (
     QUALITY_COLUMNS,
     BadSort,
+    next_vocabulary,
     parse_quality_sort,
     per_tag_quality,
     schedule_status,
@@ -51,7 +51,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(str(error))
     versions = services.sync_versions()
     active = next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None)
-    tags, close = vocabulary(collect_labels().labels)
+    tags, close = next_vocabulary()
     needed = settings.MIN_PHOTOS_PER_TAG
     context = {
         "model": active_model(),

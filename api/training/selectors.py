@@ -9,13 +9,17 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Count, Max, Q
 
+from api.tags.models import PhotoTag, TagState, TagVote
+from api.training.labels import collect_labels, vocabulary
 from api.training.models import ModelVersion, TrainingRun
 
 # The beat entry of the training check (settings.CELERY_BEAT_SCHEDULE) and where each check
 # leaves its time and outcome: beat keeps its own bookkeeping in a file only the trainer sees.
 SCHEDULE_ENTRY = "training-schedule-check"
 LAST_CHECK_KEY = "training:last-schedule-check"
+VOCABULARY_KEY = "training:next-vocabulary"
 
 QUALITY_COLUMNS = ("tag", "precision", "recall", "f1", "support", "threshold", "ap")
 DEFAULT_QUALITY_SORT = "-f1"
@@ -52,6 +56,28 @@ def per_tag_quality(
     # Unmeasured values (a tag without validation positives has no AP) go last either way.
     known.sort(key=lambda r: (r[column], r["tag"]), reverse=descending)
     return known + sorted((r for r in rows if r[column] is None), key=lambda r: r["tag"])
+
+
+def next_vocabulary() -> tuple[list[str], dict[str, int]]:
+    """The tags the next model will learn and those still short (with their vouched-for photos),
+    exactly as the trainer counts them. Counting walks every label and vote, so the answer is
+    kept until a tag's state or a vote changes (or ten minutes pass), not recounted per page."""
+    tags = PhotoTag.objects.aggregate(
+        confirmed=Count("id", filter=Q(state=TagState.CONFIRMED)),
+        rejected=Count("id", filter=Q(state=TagState.REJECTED)),
+        changed=Max("updated_at"),
+    )
+    votes = TagVote.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    key = repr(
+        (sorted(tags.items()), sorted(votes.items()), settings.MIN_PHOTOS_PER_TAG, settings.TRAIN_MIN_TRUST,
+         settings.TAG_CONFIRMATIONS_REQUIRED)
+    )  # fmt: skip
+    cached = cache.get(VOCABULARY_KEY)
+    if cached is not None and cached[0] == key:
+        return cached[1], cached[2]
+    names, close = vocabulary(collect_labels().labels)
+    cache.set(VOCABULARY_KEY, (key, names, close), timeout=600)
+    return names, close
 
 
 @dataclass(frozen=True)
