@@ -89,3 +89,11 @@ def test_axis_ticks_are_round_numbers_covering_the_data(
     low: float, high: float, expected: list[float]
 ) -> None:
     assert nice_ticks(low, high) == expected
+
+
+def test_a_series_can_say_what_its_legend_reads() -> None:
+    root = parse(
+        line_chart([Series("tagged", [(0, 3), (1, 0)], legend="tagged (3)")], title="Photos per minute")
+    )
+
+    assert "tagged (3)" in texts(root) and "tagged 0" not in texts(root)

@@ -27,6 +27,7 @@ class Series:
     points: Sequence[tuple[float, float]]
     color: str = BLUE
     fill: bool = False  # shade the area under the line
+    legend: str | None = None  # instead of the name and the latest value
 
 
 def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
@@ -112,7 +113,7 @@ def line_chart(
     # The legend is a row under the title: a swatch, the name and the latest value per series.
     legend_x = LEFT
     for s in drawn:
-        text = f"{s.name} {value_format(s.points[-1][1])}"
+        text = s.legend or f"{s.name} {value_format(s.points[-1][1])}"
         out.append(
             f'<rect x="{legend_x}" y="{LEGEND_Y - 8}" width="9" height="9" rx="2" fill="{s.color}"/>'
             f'<text x="{legend_x + 13}" y="{LEGEND_Y}" font-size="{FONT}" fill="#1d2330">'

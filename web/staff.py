@@ -36,7 +36,7 @@ CLOSE_TAGS_SHOWN = 15
 ACTIVITY_MINUTES = 60
 # About the size each chart is shown at on a desktop screen (see the .charts rules in site.css).
 RUN_CHART_SIZE = (290, 180)
-ACTIVITY_CHART_SIZE = (400, 200)
+ACTIVITY_CHART_SIZE = (360, 200)
 # Column headers, long and (for phone screens) short.
 QUALITY_LABELS = {"tag": ("Tag", "Tag"), "precision": ("Precision", "Prec."), "recall": ("Recall", "Rec."),
                   "f1": ("F1", "F1"), "support": ("Support", "Supp."), "threshold": ("Threshold", "Thr."),
@@ -210,14 +210,25 @@ def _operations_context() -> dict[str, Any]:
     offset = ACTIVITY_MINUTES - 1
     chart = line_chart(
         [
-            Series("uploaded", [(i - offset, n) for i, n in enumerate(per_minute["uploaded"])], ORANGE),
-            Series("tagged", [(i - offset, n) for i, n in enumerate(per_minute["tagged"])], BLUE, fill=True),
+            Series(
+                "uploaded",
+                [(i - offset, n) for i, n in enumerate(per_minute["uploaded"])],
+                ORANGE,
+                legend=f"uploaded ({sum(per_minute['uploaded'])})",
+            ),
+            Series(
+                "tagged",
+                [(i - offset, n) for i, n in enumerate(per_minute["tagged"])],
+                BLUE,
+                fill=True,
+                legend=f"tagged ({sum(per_minute['tagged'])})",
+            ),
         ],
         title="Photos per minute",
         x_domain=(-offset, 0),
         width=ACTIVITY_CHART_SIZE[0],
         height=ACTIVITY_CHART_SIZE[1],
-        x_format=lambda m: "now" if m == 0 else f"{-m:.0f} min ago",
+        x_format=lambda m: "last minute" if m == 0 else f"{-m + 1:.0f} min ago",
     )
     everyone = workers()
     day_ago = timezone.now() - timedelta(days=1)

@@ -64,15 +64,16 @@ def throughput() -> dict[str, float]:
 
 
 def activity(*, minutes: int = 60, now: datetime | None = None) -> dict[str, list[int]]:
-    """Photos uploaded and photos tagged (re-tags included) in each of the last ``minutes``
-    minutes up to ``now``, oldest first: when uploads outrun tagging, the backlog grows."""
-    now = now or timezone.now()
-    start = now.replace(second=0, microsecond=0) - timedelta(minutes=minutes - 1)
+    """Photos uploaded and photos tagged (re-tags included) in each of the last ``minutes`` whole
+    minutes before ``now``, oldest first: when uploads outrun tagging, the backlog grows. The
+    minute under way is left out; half of it would read as a drop."""
+    end = (now or timezone.now()).replace(second=0, microsecond=0)
+    start = end - timedelta(minutes=minutes)
 
     def per_minute(field: str) -> list[int]:
         counts = [0] * minutes
         buckets = (
-            Photo.objects.filter(**{f"{field}__gte": start, f"{field}__lte": now})
+            Photo.objects.filter(**{f"{field}__gte": start, f"{field}__lt": end})
             .annotate(minute=TruncMinute(field))
             .values("minute")
             .annotate(n=Count("id"))
