@@ -86,6 +86,7 @@ def test_staff_retrain_watch_the_run_finish_see_the_new_version_and_roll_back(
     page.reload()
     expect(page.locator("#model")).to_contain_text("Version 1")
     shot(page, "staff-dashboard-phone")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing scrolls sideways
     page.set_viewport_size(DESKTOP)
 
     # A failed photo goes back to the queue with one click.
