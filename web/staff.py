@@ -33,6 +33,7 @@ from web.charts import BLUE, GREEN, ORANGE, Series, line_chart
 
 VERSIONS_SHOWN = 20
 CLOSE_TAGS_SHOWN = 15
+FAILED_SHOWN = 10
 ACTIVITY_MINUTES = 60
 # About the size each chart is shown at on a desktop screen (see the .charts rules in site.css).
 RUN_CHART_SIZE = (290, 180)
@@ -240,7 +241,7 @@ def _operations_context() -> dict[str, Any]:
         "tagged_last_5": sum(per_minute["tagged"][-5:]),
         "uploaded_last_hour": sum(per_minute["uploaded"]),
         "activity_chart": chart,
-        "failed": failed_photos(),
+        "failed": failed_photos(limit=FAILED_SHOWN),
         "workers": [w for w in everyone if w["alive"]] + sorted(gone, key=lambda w: w["last_seen"])[-5:],
         "schedule": schedule,
         "schedule_every": _duration(schedule.every) if schedule.every else "",
