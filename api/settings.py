@@ -237,6 +237,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "api.tagging.tasks.sweep",
         "schedule": float(TAGGER_SWEEP_SECONDS),
     },
+    # The names below are read by the staff dashboard (api.training.selectors) to say when the
+    # next check is due.
+    "training-schedule-check": {
+        "task": "api.training.tasks.check_schedule",
+        "schedule": float(TRAIN_CHECK_MINUTES * 60),
+    },
+    "training-stale-run-sweep": {
+        "task": "api.training.tasks.sweep_runs",
+        "schedule": 60.0,
+    },
 }
 
 # Behind nginx (compose) the site runs on HTTPS; these are the secure defaults there.

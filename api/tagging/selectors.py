@@ -3,11 +3,12 @@ each worker's heartbeat. Read from the database and the shared volume, never fro
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
@@ -60,6 +61,41 @@ def throughput() -> dict[str, float]:
     last_5 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=5)).count()
     last_60 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=60)).count()
     return {"last_5_minutes": last_5, "last_hour": last_60, "per_minute_5m": round(last_5 / 5, 2)}
+
+
+def activity(*, minutes: int = 60, now: datetime | None = None) -> dict[str, list[int]]:
+    """Photos uploaded and photos tagged (re-tags included) in each of the last ``minutes`` whole
+    minutes before ``now``, oldest first: when uploads outrun tagging, the backlog grows. The
+    minute under way is left out; half of it would read as a drop."""
+    end = (now or timezone.now()).replace(second=0, microsecond=0)
+    start = end - timedelta(minutes=minutes)
+
+    def per_minute(field: str) -> list[int]:
+        counts = [0] * minutes
+        buckets = (
+            Photo.objects.filter(**{f"{field}__gte": start, f"{field}__lt": end})
+            .annotate(minute=TruncMinute(field))
+            .values("minute")
+            .annotate(n=Count("id"))
+            .values_list("minute", "n")
+        )
+        for minute, n in buckets:
+            index = int((minute - start).total_seconds() // 60)
+            if 0 <= index < minutes:
+                counts[index] += n
+        return counts
+
+    return {"uploaded": per_minute("created_at"), "tagged": per_minute("tagged_at")}
+
+
+def failed_photos(*, limit: int = 20) -> list[Photo]:
+    """The latest photos the worker could not tag, with their reasons."""
+    return list(
+        Photo.objects.filter(status=TaggingStatus.FAILED)
+        .select_related("owner")
+        .only("id", "owner__username", "status_reason", "created_at", "visibility", "caption")
+        .order_by("-id")[:limit]
+    )
 
 
 def workers() -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -197,6 +199,24 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
             claimed_at=None, claimed_by="",
         )  # fmt: skip
     return len(results)
+
+
+def retry_failed_photos(*, user: User, photo_ids: Sequence[int] | None = None) -> int:
+    """Staff only: failed photos (``photo_ids``, or all of them) go back to pending and a worker
+    is woken. Photos that are not failed (any more) are left alone, so pressing twice is safe.
+    Returns how many were put back."""
+    if not user.is_staff:
+        raise PermissionDenied("Only staff can retry failed photos.")
+    with transaction.atomic():
+        photos = Photo.objects.filter(status=TaggingStatus.FAILED)
+        if photo_ids is not None:
+            photos = photos.filter(pk__in=photo_ids)
+        retried = photos.update(
+            status=TaggingStatus.PENDING, status_reason="", claimed_at=None, claimed_by=""
+        )
+        if retried:
+            request_tagging()
+    return retried
 
 
 def mark_failed(*, photo_id: int, worker: str, reason: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django.utils import timezone
 from api.photos.models import Photo
 from api.tagging.services import models_dir, request_tagging
 from api.training.models import ModelVersion, TrainingRun
+from api.training.selectors import LAST_CHECK_KEY
 from trainer import bundle
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,12 @@ def new_labels_since_last_run() -> int:
     if last is not None and last.started_at is not None:
         labels = labels.filter(updated_at__gt=last.started_at)
     return labels.count()
+
+
+def record_schedule_check(*, result: str) -> None:
+    """The time and outcome of the schedule's latest check, for the dashboard; kept until the
+    next check overwrites it (a lost cache only means "no check recorded yet")."""
+    cache.set(LAST_CHECK_KEY, {"at": timezone.now(), "result": result}, timeout=None)
 
 
 class _Reporter:

@@ -26,7 +26,14 @@ def run_training(run_id: int) -> str:
 @shared_task(name="api.training.tasks.check_schedule", ignore_result=True)
 def check_schedule() -> str:
     """Beat, every TRAIN_CHECK_MINUTES: a run when enough new vouched-for labels arrived. A queued
-    run whose message was lost is sent again."""
+    run whose message was lost is sent again. Each check leaves its time and outcome for the
+    dashboard."""
+    result = _check_schedule()
+    services.record_schedule_check(result=result)
+    return result
+
+
+def _check_schedule() -> str:
     queued = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).first()
     if queued is not None:
         run_training.delay(queued.pk)
