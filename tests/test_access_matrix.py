@@ -395,6 +395,10 @@ ROWS: list[Row] = [
     Row("web:staff-retrain", "POST", STAFF, lambda c: "/staff/retrain/", writes=True),
     Row("web:staff-run", "GET", STAFF, lambda c: f"/staff/runs/{c.world.run.pk}/"),
     Row("web:staff-activate", "POST", STAFF, lambda c: f"/staff/models/{c.world.version.version}/activate/"),
+    Row("web:staff-quality", "GET", STAFF, fixed("/staff/quality/")),
+    Row("web:staff-operations", "GET", STAFF, fixed("/staff/operations/")),
+    # The world's photos are tagged, so a staff retry finds nothing to do; others are refused.
+    Row("web:staff-retry-failed", "POST", STAFF, fixed("/staff/failed/retry/")),
     Row("web:signup", "GET", ANYONE, lambda c: "/accounts/signup/"),
     Row(
         "web:signup",
