@@ -75,15 +75,18 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def worker(self, queues: str, name: str) -> subprocess.Popen[bytes]:
+    def worker(self, queues: str, name: str, *, beat: bool = False) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues, "-c", "1",
                    "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
+        if beat:  # as the trainer runs in production
+            command += ["--beat", "--schedule", str(self.work / f"{name}-beat-schedule")]
         return self.start(name, command)
 
-    def web(self) -> str:
+    def web(self, *, workers: int = 1, threads: int = 4) -> str:
         port = free_port()
-        self.start("gunicorn", [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind",
-                                f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"])  # fmt: skip
+        self.start("gunicorn", [sys.executable, "-m", "gunicorn", "api.wsgi:application",
+                                "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                                "--threads", str(threads)])  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
