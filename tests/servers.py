@@ -8,7 +8,6 @@ import contextlib
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import redis
 import requests
 
 from tests.conftest import REPO
-from tests.workers import wait_until
+from tests.workers import stop_group, wait_until
 
 
 def free_port() -> int:
@@ -158,10 +157,4 @@ def gunicorn(*, env: dict[str, str], log: Path) -> Iterator[tuple[str, subproces
         wait_until(answers(lambda: requests.get(f"{base}/healthz", timeout=2).ok), 60, f"gunicorn ({log})")
         yield base, process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
