@@ -31,10 +31,8 @@ import hashlib
 import io
 import json
 import os
-import platform
 import queue
 import random
-import subprocess
 import sys
 import threading
 import time
@@ -49,7 +47,7 @@ import requests
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import REPO, Stack
+from _stack import REPO, Stack, machine_facts
 from bench_tagging import percentile, wait_for_model
 
 DB_NAME = "tagloop_bench_burst"
@@ -235,22 +233,6 @@ def wait_for_drain(expected: int, timeout: float) -> None:
         time.sleep(0.2)
 
 
-def machine() -> dict[str, Any]:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if "model name" in line),
-        platform.processor(),
-    )  # fmt: skip
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "git_commit": commit.strip(),
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -277,7 +259,7 @@ def main() -> int:
         "benchmark": "burst",
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "machine": machine(),
+        "machine": machine_facts(),
         "config": {
             "uploads": args.uploads,
             "clients": args.clients,
