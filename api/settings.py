@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "api.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "api.urls"
@@ -93,7 +94,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            # Redis down reads as an empty cache (see api/cache.py); the timeouts keep a Redis
+            # that hangs from holding requests.
+            "BACKEND": "api.cache.ForgivingRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     # A file cache is shared by the processes of `make run`, so throttling counts across them.
     CACHES = {
@@ -232,6 +241,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A tagging pool process loads its model before it reports up (seconds on a busy CPU). Celery's
+# default of 4 s killed every replacement of an OOM-killed pool process, in a loop.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120.0
+# When Redis goes away a batch in progress finishes: its photos are claimed in the database, not
+# in the message, and the next wake-up or sweep picks up the rest.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-tagging-claims": {
         "task": "api.tagging.tasks.sweep",

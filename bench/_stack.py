@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import shutil
 import socket
 import subprocess
@@ -12,7 +13,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import psutil
 import psycopg2
 import requests
 
@@ -26,6 +29,26 @@ def pg_admin(sql: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(sql)
     connection.close()
+
+
+def machine_facts() -> dict[str, Any]:
+    """What a result depends on: the CPU, cores, memory, Python and the commit measured."""
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "git_commit": commit.strip(),
+    }
 
 
 def free_port() -> int:
@@ -75,15 +98,18 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def worker(self, queues: str, name: str) -> subprocess.Popen[bytes]:
+    def worker(self, queues: str, name: str, *, beat: bool = False) -> subprocess.Popen[bytes]:
         command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues, "-c", "1",
                    "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
+        if beat:  # as the trainer runs in production
+            command += ["--beat", "--schedule", str(self.work / f"{name}-beat-schedule")]
         return self.start(name, command)
 
-    def web(self) -> str:
+    def web(self, *, workers: int = 1, threads: int = 4) -> str:
         port = free_port()
-        self.start("gunicorn", [sys.executable, "-m", "gunicorn", "api.wsgi:application", "--bind",
-                                f"127.0.0.1:{port}", "--workers", "1", "--threads", "4"])  # fmt: skip
+        self.start("gunicorn", [sys.executable, "-m", "gunicorn", "api.wsgi:application",
+                                "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                                "--threads", str(threads)])  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:

@@ -34,7 +34,6 @@ import contextlib
 import io
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -45,13 +44,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 import redis
 import requests
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import REPO, Stack
+from _stack import REPO, Stack, machine_facts
 
 DB_NAME = "tagloop_bench_pages"
 REDIS_DB = 12
@@ -422,23 +420,7 @@ def profile(top: int) -> None:
 
 
 def machine() -> dict[str, Any]:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "git_commit": commit.strip(),
-        "gunicorn": "1 worker x 4 threads (gthread), DEBUG=0",
-    }
+    return {**machine_facts(), "gunicorn": "1 worker x 4 threads (gthread), DEBUG=0"}
 
 
 def main() -> int:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
+from django.test import Client
+from django.utils.html import escape
 from PIL import Image
 from playwright.sync_api import Page, expect
 
@@ -98,8 +100,8 @@ def test_running_the_task_twice_tags_nothing_twice(tagging_worker: str, shared_f
     assert Photo.objects.get(pk=photo.pk).tagged_at == tagged_at
 
 
-def test_a_new_bundle_is_used_by_the_next_batch_and_a_broken_one_is_refused(
-    tagging_worker: str, shared_fs: Path, alice: User
+def test_a_new_bundle_is_used_by_the_next_batch_and_a_broken_one_is_refused_and_the_status_says_why(
+    tagging_worker: str, shared_fs: Path, alice: User, make_user: Callable[..., User]
 ) -> None:
     models = shared_fs / "models"
     first = upload_photo(owner=alice, data=image_bytes(color=(250, 10, 10)))
@@ -131,9 +133,16 @@ def test_a_new_bundle_is_used_by_the_next_batch_and_a_broken_one_is_refused(
         ),
         what="the worker to report the refusal",
     )
-    worker = client_for(None).get("/api/system/").json()["workers"][0]
-    assert worker["model_version"] == 1
-    assert "head.safetensors is damaged" in worker["model_error"]
+    system = client_for(None).get("/api/system/").json()
+    assert system["workers"][0]["model_version"] == 1
+    assert "head.safetensors is damaged" in system["workers"][0]["model_error"]
+    # The status page names the version CURRENT points at, and says why it is not the one tagging.
+    assert system["active_model"]["version"] == 2
+    why = system["active_model"]["error"]
+    assert why.startswith("version 2 refused:") and why.endswith("Workers keep serving version 1.")
+    staff = Client()
+    staff.force_login(make_user("boss", staff=True))
+    assert escape(why) in staff.get("/staff/").content.decode()
 
 
 def test_a_rejected_suggestion_never_comes_back_after_re_tagging(

@@ -1,10 +1,12 @@
-"""A trainer killed mid-run (SIGKILL to the worker and its pool): no bundle, a failed run, and the
-next run succeeds."""
+"""A trainer killed mid-run (SIGKILL to the whole worker, or to its pool process as the OOM killer
+does): no bundle, a failed run, and the next run succeeds."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
+import psutil
 import pytest
 from django.contrib.auth.models import User
 
@@ -19,31 +21,44 @@ __all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 TRAINING_ENV = {"MIN_PHOTOS_PER_TAG": "4", "TRAIN_MAX_EPOCHS": "80"}
+KILLED = "The trainer stopped while this run was going (killed or restarted); no model was published."
 
 
+@pytest.mark.parametrize("victim", ["the whole trainer", "its pool process"])
 def test_a_trainer_killed_mid_run_leaves_no_bundle_and_a_failed_run_and_the_next_run_succeeds(
-    shared_fs: Path, alice: User, tmp_path: Path, django_db_setup: None
+    victim: str, shared_fs: Path, alice: User, tmp_path: Path, django_db_setup: None
 ) -> None:
     app.control.purge()
     separable_photos(alice, per_kind=12)
+    models = shared_fs / "models"
     endless = env_for_test_database(shared_fs, MIN_PHOTOS_PER_TAG="4", TRAIN_MAX_EPOCHS="1000000",
                                     TRAIN_PATIENCE="1000000")  # fmt: skip
     with celery_worker("training", env=endless, log=tmp_path / "doomed.log") as doomed:
         run = services.start_run(trigger="api")
         wait_until(lambda: TrainingRun.objects.get(pk=run.pk).epoch > 5, what="training to be under way")
-        kill_hard(doomed)
+        if victim == "the whole trainer":
+            kill_hard(doomed)
+            assert TrainingRun.objects.get(pk=run.pk).status == "running"  # nobody knows yet
+        else:
+            (pool,) = psutil.Process(doomed.pid).children()
+            pool.send_signal(signal.SIGKILL)
+            # Celery forks a new pool process, which knows the run died with the one before.
+            wait_until(lambda: TrainingRun.objects.get(pk=run.pk).status == "failed", what="the run to fail")
+            assert doomed.poll() is None
+    # What a kill while publishing would leave: a staging folder, never a version.
+    debris = models / ".tmp-1-interrupted"
+    debris.mkdir()
+    (debris / "head.safetensors").write_bytes(b"half a head")
 
-    assert TrainingRun.objects.get(pk=run.pk).status == "running"  # nobody knows yet
     with celery_worker(
         "training", env=env_for_test_database(shared_fs, **TRAINING_ENV), log=tmp_path / "next.log"
     ):
         wait_until(
             lambda: TrainingRun.objects.get(pk=run.pk).status == "failed", what="the dead run to be failed"
         )
-        dead = TrainingRun.objects.get(pk=run.pk)
-        assert "killed or restarted" in dead.error
-        assert bundle.list_versions(shared_fs / "models") == [0]
-        assert not list((shared_fs / "models").glob(".tmp-*"))
+        assert TrainingRun.objects.get(pk=run.pk).error == KILLED
+        wait_until(lambda: not debris.exists(), what="the staging debris to be removed")
+        assert bundle.list_versions(models) == [0] and bundle.current_version(models) == 0
 
         again = services.start_run(trigger="api")
         wait_until(
@@ -52,4 +67,4 @@ def test_a_trainer_killed_mid_run_leaves_no_bundle_and_a_failed_run_and_the_next
             "the next run",
         )
         assert TrainingRun.objects.get(pk=again.pk).status == "succeeded"
-        assert bundle.current_version(shared_fs / "models") == 1
+        assert bundle.current_version(models) == 1

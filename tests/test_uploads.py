@@ -4,9 +4,11 @@ leaves nothing behind."""
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -18,6 +20,7 @@ from api.photos import storage
 from api.photos.location import GPS_IFD, gps_coordinates
 from api.photos.models import Photo
 from tests.conftest import client_for, image_bytes, stored_files, upload
+from tests.filesystems import tiny_filesystem
 
 pytestmark = pytest.mark.django_db
 
@@ -473,3 +476,27 @@ class TestRejectedUploads:
         assert "No space left on device" in response.json()["detail"]
         assert Photo.objects.count() == 0
         assert stored_files(shared_fs) == []
+
+    def test_an_upload_onto_a_really_full_disk_answers_507_and_leaves_no_half_file_and_no_row(
+        self, alice: User, settings: Any, tmp_path: Path
+    ) -> None:
+        noise = Image.frombytes("RGB", (160, 120), random.Random(5).randbytes(160 * 120 * 3))
+        out = io.BytesIO()
+        noise.save(out, format="PNG")
+        photo = out.getvalue()  # 58 KB that barely compresses; its thumbnails are 14 KB each
+        pages = -(-len(photo) // 4096)
+        # Room for the original and one page more: the first thumbnail runs out of space.
+        with tiny_filesystem(tmp_path / "volume", size_kib=4 * (pages + 1)) as volume:
+            settings.SHARED_FS = volume
+
+            response = upload(client_for(alice), photo, "noise.png")
+
+            assert response.status_code == 507
+            assert response.json()["detail"] == (
+                "The photo could not be saved (No space left on device). Please try again later."
+            )
+            assert Photo.objects.count() == 0
+            assert stored_files(volume) == []  # neither the original nor a temporary file
+            # The space is given back: a photo that fits is stored.
+            assert upload(client_for(alice), image_bytes(color=(5, 6, 7))).status_code == 201
+            assert len(stored_files(volume)) == 3

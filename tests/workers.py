@@ -40,22 +40,26 @@ def worker_env(**overrides: str | None) -> dict[str, str]:
 
 
 def env_for_test_database(shared_fs: Path, **extra: str) -> dict[str, str]:
-    """A worker's environment pointing at the test database and the test's shared volume."""
+    """A worker's environment pointing at the test database (unless ``extra`` names another) and
+    the test's shared volume."""
     base = urlsplit(worker_env()["DATABASE_URL"])
     url = urlunsplit(base._replace(path="/" + str(connection.settings_dict["NAME"])))
     defaults = {"TAGGER_DEVICE": "cpu", "TAGGER_BATCH_SIZE": "4", "WORKER_HEARTBEAT_SECONDS": "1"}
-    return worker_env(DATABASE_URL=url, SHARED_FS=str(shared_fs), **{**defaults, **extra})
+    return worker_env(**{"DATABASE_URL": url, "SHARED_FS": str(shared_fs), **defaults, **extra})
 
 
 @contextmanager
 def celery_worker(
-    queues: str, *, env: dict[str, str], log: Path, include: str = "tests.celery_probe"
+    queues: str, *, env: dict[str, str], log: Path, include: str = "tests.celery_probe", beat: bool = False
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Starts ``celery worker`` consuming ``queues`` (in its own process group, so the pool dies
-    with it) and waits until it says it is ready."""
+    with it) and waits until it says it is ready. With ``beat``, it runs the periodic tasks too,
+    as the trainer does in production."""
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues, "-c", "1",
                "-n", name, "-I", include, "--without-gossip", "--without-mingle", "-l", "INFO"]  # fmt: skip
+    if beat:
+        command += ["--beat", "--schedule", str(log.with_suffix(".schedule"))]
     with log.open("w") as out:
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -68,13 +72,20 @@ def celery_worker(
             time.sleep(0.2)
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to a process started in its own session and to its children; SIGKILL to those
+    still there after 20 s."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def kill_hard(process: subprocess.Popen[bytes]) -> None:

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from api.accounts.selectors import signed_in_user
 from api.tagging import services as tagging_services
-from api.tagging.selectors import active_model, activity, backlog, failed_photos, workers
+from api.tagging.selectors import active_model_as_served, activity, backlog, failed_photos, workers
 from api.training import services
 from api.training.models import ModelVersion, TrainingRun
 from api.training.selectors import (
@@ -55,7 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     tags, close = next_vocabulary()
     needed = settings.MIN_PHOTOS_PER_TAG
     context = {
-        "model": active_model(),
+        "model": active_model_as_served(workers()),
         "active": active,
         "versions": versions[:VERSIONS_SHOWN],
         "older_versions": max(0, len(versions) - VERSIONS_SHOWN),

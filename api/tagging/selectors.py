@@ -6,14 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import WorkerStatus
-from api.tagging.services import models_dir
+from api.tagging.services import alive_cutoff, models_dir
 from trainer import bundle
 from trainer.gpu import gpu_stats
 
@@ -99,7 +98,7 @@ def failed_photos(*, limit: int = 20) -> list[Photo]:
 
 
 def workers() -> list[dict[str, Any]]:
-    alive_after = timezone.now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+    alive_after = alive_cutoff()
     return [
         {
             "name": w.name,
@@ -116,14 +115,34 @@ def workers() -> list[dict[str, Any]]:
     ]
 
 
-def system_status() -> dict[str, Any]:
+def refused_by_workers(version: int | None, live: list[dict[str, Any]]) -> str:
+    """Why workers are not serving the version CURRENT names, in their words ('' when they are):
+    a damaged bundle is refused and the model they had keeps serving."""
+    reasons = {
+        f"{w['model_error']} Workers keep serving version {w['model_version']}."
+        for w in live
+        if w["alive"] and w["model_error"] and w["model_version"] != version
+    }
+    return " ".join(sorted(reasons))
+
+
+def active_model_as_served(live: list[dict[str, Any]]) -> dict[str, Any]:
+    """The active model, whose ``error`` also says when the workers refused it."""
     model = active_model()
+    if model["version"] is not None and not model["error"]:
+        model["error"] = refused_by_workers(model["version"], live)
+    return model
+
+
+def system_status() -> dict[str, Any]:
+    live = workers()
+    model = active_model_as_served(live)
     gpus = gpu_stats()
     return {
         "active_model": model,
         "backlog": backlog(model["version"]),
         "throughput": throughput(),
-        "workers": workers(),
+        "workers": live,
         # The API host's own view; each worker reports its GPUs in its heartbeat.
         "gpus": gpus or "cpu",
     }

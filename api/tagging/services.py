@@ -11,7 +11,7 @@ import socket
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,11 +19,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
-from api.tagging.models import PhotoEmbedding
+from api.tagging.models import PhotoEmbedding, WorkerStatus
 from api.tagging.similarity import flag_near_duplicates
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from trainer import bundle
@@ -97,10 +97,20 @@ def claim_batch(*, worker: str, size: int, active_version: int | None) -> list[P
     return list(Photo.objects.filter(id__in=ids, claimed_by=worker, claimed_at=now).order_by("id"))
 
 
+def alive_cutoff() -> datetime:
+    """A worker last seen before this is dead: its heartbeat thread beats even while it tags, so
+    three missed beats mean the process is gone (killed, crashed, or its machine is)."""
+    return timezone.now() - timedelta(seconds=3 * settings.WORKER_HEARTBEAT_SECONDS)
+
+
 def release_stale_claims(*, older_than: timedelta) -> int:
-    """Claims left by a worker that died go back to the pool."""
-    cutoff = timezone.now() - older_than
-    return Photo.objects.filter(claimed_at__lt=cutoff).update(claimed_at=None, claimed_by="")
+    """Claims left by a worker that died go back to the pool: those of a worker whose heartbeat
+    stopped (freed within seconds), and any claim older than a batch can take (a worker that never
+    beat, or one that gave up on its batch). A worker wrongly thought dead loses nothing either:
+    it writes only photos still claimed by it."""
+    silent = WorkerStatus.objects.filter(last_seen__lt=alive_cutoff()).values("name")
+    stale = Q(claimed_at__lt=timezone.now() - older_than) | Q(claimed_by__in=silent)
+    return Photo.objects.filter(stale, claimed_at__isnull=False).update(claimed_at=None, claimed_by="")
 
 
 def work_waiting(active_version: int | None) -> bool:

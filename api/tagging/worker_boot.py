@@ -4,6 +4,7 @@ model. A trainer starting up fails the runs its predecessor left behind."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,26 +19,24 @@ from api.tagging import services
 log = logging.getLogger(__name__)
 _serves_tagging = False
 _serves_training = False
+_one_pool_process = False
 
 
 @celeryd_init.connect
 def remember_queues(
     sender: Any = None, conf: Any = None, options: dict[str, Any] | None = None, **_: Any
 ) -> None:
-    global _serves_tagging, _serves_training
+    global _serves_tagging, _serves_training, _one_pool_process
     queues = (options or {}).get("queues") or []
     if isinstance(queues, str):
         queues = queues.split(",")
     _serves_tagging = "tagging" in queues
     _serves_training = "training" in queues
+    concurrency = (options or {}).get("concurrency") or getattr(conf, "worker_concurrency", None)
+    _one_pool_process = str(concurrency) == "1"
 
 
-@worker_ready.connect
-def recover_training(**_: Any) -> None:
-    """A trainer that starts knows no run can be running (it takes one at a time): any run left
-    'running' died with the previous trainer, and any half-written bundle folder is debris."""
-    if not _serves_training:
-        return
+def _fail_interrupted_runs() -> None:
     from api.training import services as training
 
     failed = training.fail_dead_runs(
@@ -46,6 +45,23 @@ def recover_training(**_: Any) -> None:
     training.clean_staging()
     if failed:
         log.warning("marked %s interrupted training run(s) failed", failed)
+
+
+@worker_ready.connect
+def recover_training(**_: Any) -> None:
+    """A trainer that starts knows no run can be running (it takes one at a time): any run left
+    'running' died with the previous trainer, and any half-written bundle folder is debris."""
+    if _serves_training:
+        _fail_interrupted_runs()
+
+
+@worker_process_init.connect
+def recover_training_in_a_new_pool_process(**_: Any) -> None:
+    """The OOM killer picks the pool process that trains, not the trainer, and Celery forks a new
+    one: with a single pool process (as the trainer runs), a new one means the run in progress
+    died with the one before."""
+    if _serves_training and _one_pool_process:
+        _fail_interrupted_runs()
 
 
 @worker_process_init.connect
@@ -66,6 +82,11 @@ def load_model_and_beat(**_: Any) -> None:
         while True:
             try:
                 close_old_connections()
+                # An idle worker notices a new CURRENT too: a good version is loaded before the
+                # next upload arrives, and a damaged one is refused and reported at once (the
+                # runtime keeps why in runtime.error, which the heartbeat carries).
+                with contextlib.suppress(Exception):
+                    runtime.current()
                 heartbeat(worker=worker, runtime=runtime, tagged=0)
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
