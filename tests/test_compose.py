@@ -505,10 +505,10 @@ def test_nginx_reaches_the_photo_volume_only_through_the_internal_location(
     assert not static_target.startswith(photos_target) and not photos_target.startswith(static_target)
 
 
-def test_python_services_run_without_debug_and_with_secure_cookies_on_request(
+def test_python_services_run_without_debug_and_with_secure_cookies_by_default(
     compose: dict[str, Any], env_example: dict[str, str]
 ) -> None:
     env = _environment(compose["services"]["api"])
     assert env["DEBUG"] == "0"
-    assert env["SECURE_COOKIES"] == "${SECURE_COOKIES:-0}"
+    assert env["SECURE_COOKIES"] == "${SECURE_COOKIES:-1}"
     assert "SECURE_COOKIES" in env_example
