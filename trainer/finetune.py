@@ -24,7 +24,7 @@ from trainer.backbones import Backbone, Preprocessing, get_backbone
 from trainer.images import open_for_model
 from trainer.inference import build_transform, pick_device
 from trainer.metrics import choose_thresholds, evaluate, mean_average_precision
-from trainer.training import LabelledSet, Progress, TrainedHead, f1_scores, rebalancing_weights
+from trainer.training import LabelledSet, Progress, TrainedHead, epoch_record, rebalancing_weights
 
 
 @dataclass
@@ -157,10 +157,8 @@ def finetune(
             scaler.update()
             total += float(loss.detach()) * len(rows)
         scores = validation_scores()
+        record = epoch_record(epoch, total / len(train_rows), scores, y_val)
         val_map = mean_average_precision(scores, y_val)
-        micro, macro = f1_scores(scores, y_val)
-        record = {"epoch": epoch, "loss": round(total / len(train_rows), 5), "map": round(val_map, 4),
-                  "micro_f1": round(micro, 4), "macro_f1": round(macro, 4)}  # fmt: skip
         curves.append(record)
         if progress:
             progress(epoch, epochs, record)

@@ -58,6 +58,14 @@ def f1_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return micro, float(per_tag[judged].mean()) if judged.any() else 0.0
 
 
+def epoch_record(epoch: int, loss: float, val_scores: np.ndarray, y_val: np.ndarray) -> dict[str, float]:
+    """One point of a run's curves: training loss and validation mAP, micro and macro F1."""
+    micro, macro = f1_scores(val_scores, y_val)
+    val_map = mean_average_precision(val_scores, y_val)
+    return {"epoch": epoch, "loss": round(loss, 5), "map": round(val_map, 4),
+            "micro_f1": round(micro, 4), "macro_f1": round(macro, 4)}  # fmt: skip
+
+
 def rebalancing_weights(labels: torch.Tensor) -> torch.Tensor:
     """Square-root rebalancing: a rare tag's positives count more, without drowning the rest."""
     positives = labels.sum(dim=0)
@@ -107,10 +115,8 @@ def train_head(
         head.eval()
         with torch.no_grad():
             val_scores = torch.sigmoid(head(x_val_t)).numpy()
+        record = epoch_record(epoch, total / len(x_train), val_scores, y_val)
         val_map = mean_average_precision(val_scores, y_val)
-        micro, macro = f1_scores(val_scores, y_val)
-        record = {"epoch": epoch, "loss": round(total / len(x_train), 5), "map": round(val_map, 4),
-                  "micro_f1": round(micro, 4), "macro_f1": round(macro, 4)}  # fmt: skip
         curves.append(record)
         if progress:
             progress(epoch, max_epochs, record)
