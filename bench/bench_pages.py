@@ -316,9 +316,18 @@ def pages() -> dict[str, tuple[str, str | None]]:
     }
 
 
+def extras() -> dict[str, tuple[str, str | None]]:
+    """What the pages load after themselves or link to: HTTP timings only."""
+    photo_path, _ = pages()["photo_member"]
+    return {
+        "similar_strip_member": (f"{photo_path}similar/", "member01"),
+        "help_page_member": ("/help/", "member01"),
+    }
+
+
 def http_timings(base: str, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for name, (path, user) in pages().items():
+    for name, (path, user) in {**pages(), **extras()}.items():
         session = requests.Session()
         if user:
             session.cookies.set("sessionid", session_cookie(user))
