@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
@@ -51,13 +52,27 @@ def request_tagging() -> None:
     transaction.on_commit(_send_wake_up)
 
 
+# Set while a wake-up waits in the queue. A worker that takes one clears it before it claims, so
+# whatever commits after that sends a new one; until then one queued wake-up covers every upload
+# (a burst of 1,000 uploads used to leave ~990 messages that each cost the worker an empty claim).
+WAKE_UP_QUEUED = "tagging:wake-up-queued"
+WAKE_UP_QUEUED_SECONDS = 10  # after this a wake-up counts as lost and the next upload sends one
+
+
 def _send_wake_up() -> None:
     from api.tagging.tasks import tag_pending
 
+    if not cache.add(WAKE_UP_QUEUED, 1, timeout=WAKE_UP_QUEUED_SECONDS) and cache.get(WAKE_UP_QUEUED):
+        return
     try:
         tag_pending.apply_async(retry=True, retry_policy={"max_retries": 2, "interval_start": 0.1})
     except Exception:
         log.warning("could not wake a tagging worker; the sweep will", exc_info=True)
+
+
+def wake_up_taken() -> None:
+    """Called by a worker before it claims: uploads from now on need a wake-up of their own."""
+    cache.delete(WAKE_UP_QUEUED)
 
 
 def active_version() -> int | None:

@@ -21,6 +21,7 @@ def tag_pending() -> int:
     from api.tagging.runtime import get_runtime  # torch: loaded in worker processes only
     from api.tagging.worker import tag_until_done
 
+    services.wake_up_taken()
     return tag_until_done(worker=services.worker_name(), runtime=get_runtime())
 
 
