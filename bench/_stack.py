@@ -4,6 +4,7 @@ processes (gunicorn, Celery workers) started against them."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import shutil
@@ -49,6 +50,33 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "git_commit": commit.strip(),
     }
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    index = (len(ordered) - 1) * q
+    low, high = int(index), min(int(index) + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants (empty once it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def rss_mb(processes: list[psutil.Process]) -> float:
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):  # a process that ended between listing and reading
+            total += process.memory_info().rss
+    return round(total / 2**20, 1)
 
 
 def free_port() -> int:

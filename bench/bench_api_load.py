@@ -26,14 +26,12 @@ import csv
 import datetime as dt
 import io
 import json
-import math
 import multiprocessing
 import os
 import platform
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,9 +49,11 @@ import redis
 import requests
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stack import PG_ADMIN as PG_ADMIN_DSN
+from _stack import REPO, free_port, percentile, pg_admin
+
 DB_NAME = "tagloop_bench"
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 PG_BENCH_DSN = f"host=127.0.0.1 port=5432 user=postgres dbname={DB_NAME}"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 TAGS = ["beach", "city", "dog", "cat", "forest", "mountain", "food", "night", "portrait", "snow"]
@@ -137,22 +137,6 @@ def make_images(root: Path, *, seed_count: int, upload_count: int) -> dict[str, 
 
 
 # ---------------------------------------------------------------- services
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def pg_admin(sql: str) -> None:
-    conn = psycopg2.connect(PG_ADMIN_DSN)
-    try:
-        conn.autocommit = True  # CREATE/DROP DATABASE cannot run inside a transaction
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
 
 
 def pg_query(sql: str, dsn: str = PG_BENCH_DSN) -> Any:
@@ -432,15 +416,6 @@ def wait_for_quiet(limit_s: float, threshold_cores: float = 0.25) -> dict[str, A
 
 
 # ---------------------------------------------------------------- locust
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default)."""
-    if not sorted_values:
-        return math.nan
-    pos = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 def summarise_raw(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -47,8 +47,8 @@ import requests
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import REPO, Stack, machine_facts
-from bench_tagging import percentile, wait_for_model
+from _stack import REPO, Stack, machine_facts, percentile, rss_mb, tree
+from bench_tagging import wait_for_model
 
 DB_NAME = "tagloop_bench_burst"
 REDIS_DB = 10
@@ -88,14 +88,6 @@ def burst_photos(dataset: Path, count: int, side: int, seed: int) -> tuple[list[
 # ---------------------------------------------------------------- sampling
 
 
-def tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
-
-
 def service_processes(pids: dict[str, int]) -> dict[str, list[psutil.Process]]:
     groups = {name: tree(pid) for name, pid in pids.items()}
     groups["postgres_backends"], groups["redis"] = [], []
@@ -106,14 +98,6 @@ def service_processes(pids: dict[str, int]) -> dict[str, list[psutil.Process]]:
         elif process.info["name"] == "redis-server" and ":6379" in cmdline:
             groups["redis"].append(process)
     return groups
-
-
-def rss_mb(processes: list[psutil.Process]) -> float:
-    total = 0
-    for process in processes:
-        with contextlib.suppress(psutil.Error):  # a process that ended between listing and reading
-            total += process.memory_info().rss
-    return round(total / 2**20, 1)
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:

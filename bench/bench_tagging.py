@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import statistics
 import subprocess
@@ -35,24 +33,10 @@ import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import REPO, Stack
+from _stack import REPO, Stack, machine_facts, percentile, rss_mb, tree
 
 DB_NAME = "tagloop_bench_tagging"
 REDIS_DB = 13
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = (len(ordered) - 1) * q
-    low, high = int(index), min(int(index) + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
-
-
-def rss_mb(process: psutil.Process) -> float:
-    total = process.memory_info().rss
-    for child in process.children(recursive=True):
-        total += child.memory_info().rss
-    return round(total / 2**20, 1)
 
 
 def dataset_files(dataset: Path, count: int, seed: int) -> list[Path]:
@@ -66,21 +50,11 @@ def dataset_files(dataset: Path, count: int, seed: int) -> list[Path]:
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if "model name" in line
-        ),
-        platform.processor(),
-    )
     return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
+        **machine_facts(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
     }
 
 
@@ -157,11 +131,11 @@ def end_to_end(ids: list[int], worker: psutil.Process, runs: int) -> dict[str, A
     for run in range(runs + 1):
         if run:
             reset_to_pending(ids)
-        peak = rss_mb(worker)
+        peak = rss_mb(tree(worker.pid))
         started = time.perf_counter()
         tag_pending.delay()
         while Photo.objects.filter(pk__in=ids, status="pending").exists():
-            peak = max(peak, rss_mb(worker))
+            peak = max(peak, rss_mb(tree(worker.pid)))
             time.sleep(0.05)
         rates.append(len(ids) / (time.perf_counter() - started))
         peaks.append(peak)
@@ -246,7 +220,7 @@ def main() -> int:
         worker = stack.worker("tagging", "worker")
         wait_for_model(worker, stack)
         process = psutil.Process(worker.pid)
-        result["worker_rss_mb_model_loaded_idle"] = rss_mb(process)
+        result["worker_rss_mb_model_loaded_idle"] = rss_mb(tree(process.pid))
         print("end to end…", flush=True)
         result["end_to_end"] = end_to_end(ids, process, args.runs)
         result["end_to_end_vs_model_only"] = round(
@@ -256,7 +230,7 @@ def main() -> int:
         print("latency…", flush=True)
         token = token_for(User.objects.get(username="bench"))
         result["latency"] = latency(base, token, latency_files, pause_s=0.5)
-        result["worker_rss_mb_after"] = rss_mb(process)
+        result["worker_rss_mb_after"] = rss_mb(tree(process.pid))
     finally:
         stack.close()
 
