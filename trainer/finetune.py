@@ -133,7 +133,8 @@ def finetune(
         return torch.cat(out).numpy()
 
     y_val = data.labels[val_rows]
-    best = (mean_average_precision(validation_scores(), y_val), 0)
+    best_scores = validation_scores()
+    best = (mean_average_precision(best_scores, y_val), 0)
     best_state = (copy.deepcopy(backbone.body.state_dict()), copy.deepcopy(head.state_dict()))
     curves: list[dict[str, float]] = []
     stale, epoch = 0, 0
@@ -157,13 +158,13 @@ def finetune(
             scaler.update()
             total += float(loss.detach()) * len(rows)
         scores = validation_scores()
-        record = epoch_record(epoch, total / len(train_rows), scores, y_val)
         val_map = mean_average_precision(scores, y_val)
+        record = epoch_record(epoch, total / len(train_rows), scores, y_val, val_map)
         curves.append(record)
         if progress:
             progress(epoch, epochs, record)
         if val_map > best[0] + 1e-4:
-            best, stale = (val_map, epoch), 0
+            best, stale, best_scores = (val_map, epoch), 0, scores
             best_state = (copy.deepcopy(backbone.body.state_dict()), copy.deepcopy(head.state_dict()))
         else:
             stale += 1
@@ -172,7 +173,7 @@ def finetune(
 
     backbone.body.load_state_dict(best_state[0])
     head.load_state_dict(best_state[1])
-    scores = validation_scores()
+    scores = best_scores  # the kept weights' own pass; no second pass over the photos
     thresholds = choose_thresholds(scores, y_val)
     metrics = evaluate(scores, y_val, thresholds, data.tags)
     metrics["finetune"] = {"best_epoch": best[1], "blocks": blocks, "device": target.type}

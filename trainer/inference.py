@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torchvision.transforms import v2 as T
 
 from trainer import bundle
@@ -71,7 +70,6 @@ class Tagger:
 
     def __init__(self, net: TaggerNet, manifest: dict[str, Any], device: torch.device):
         self.net = net
-        self.manifest = manifest
         self.version = int(manifest["version"])
         # Embeddings are stored under this: a fine-tuned backbone's are kept apart from the original's.
         self.backbone_id = bundle.embedding_space(manifest)
@@ -108,9 +106,6 @@ class Tagger:
         scores_np = scores.float().cpu().numpy()
         embeddings_np = embeddings.float().cpu().numpy().astype(np.float16)
         return [Prediction(scores=s, embedding=e) for s, e in zip(scores_np, embeddings_np, strict=True)]
-
-    def predict_images(self, images: Sequence[Image.Image]) -> list[Prediction]:
-        return self.predict_tensors(torch.stack([self.transform(image.convert("RGB")) for image in images]))
 
     def decode_on_device(self, sources: Sequence[bytes | str | Path]) -> list[torch.Tensor | Exception]:
         """JPEGs decoded by nvJPEG on the GPU (or torchvision's decoder on the CPU), then resized,

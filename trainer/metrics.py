@@ -20,10 +20,17 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:
     return float((precision_at_k * hits).sum() / positives)
 
 
-def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    aps = [average_precision(scores[:, t], labels[:, t]) for t in range(labels.shape[1])]
+def per_tag_average_precision(scores: np.ndarray, labels: np.ndarray) -> list[float | None]:
+    return [average_precision(scores[:, t], labels[:, t]) for t in range(labels.shape[1])]
+
+
+def mean_of_known(aps: list[float | None]) -> float:
     known = [ap for ap in aps if ap is not None]
     return float(np.mean(known)) if known else 0.0
+
+
+def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    return mean_of_known(per_tag_average_precision(scores, labels))
 
 
 def choose_thresholds(scores: np.ndarray, labels: np.ndarray, default: float = 0.5) -> np.ndarray:
@@ -68,8 +75,9 @@ def evaluate(
         if single.any()
         else None
     )
+    aps = per_tag_average_precision(scores, labels)  # once: for the mean and for each tag
     return {
-        "map": round(mean_average_precision(scores, labels), 4),
+        "map": round(mean_of_known(aps), 4),
         "micro_f1": round(float(2 * tp.sum() / micro_denominator) if micro_denominator else 0.0, 4),
         "macro_f1": round(float(f1[judged].mean()) if judged.any() else 0.0, 4),
         "top1_accuracy": round(top1, 4) if top1 is not None else None,
@@ -81,7 +89,7 @@ def evaluate(
                 "f1": round(float(f1[i]), 4),
                 "support": int(support[i]),
                 "threshold": round(float(thresholds[i]), 3),
-                "ap": None if (ap := average_precision(scores[:, i], labels[:, i])) is None else round(ap, 4),
+                "ap": None if (ap := aps[i]) is None else round(ap, 4),
             }
             for i, tag in enumerate(tags)
         },

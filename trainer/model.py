@@ -59,9 +59,8 @@ def head_from_manifest(manifest: dict[str, Any], state: dict[str, torch.Tensor])
     return head
 
 
-def load_net(models_dir: Path, version: int, manifest: dict[str, Any] | None = None) -> TaggerNet:
-    """Builds the network of a verified bundle (``bundle.verify`` first)."""
-    manifest = manifest or bundle.verify(models_dir, version)
+def load_net(models_dir: Path, version: int, manifest: dict[str, Any]) -> TaggerNet:
+    """Builds the network of a bundle whose ``manifest`` ``bundle.verify`` returned."""
     spec = get_backbone(manifest["backbone"]["id"])
     backbone = spec.build()
     if manifest["backbone"].get("weights") == BACKBONE_FILE:

@@ -58,10 +58,11 @@ def f1_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     return micro, float(per_tag[judged].mean()) if judged.any() else 0.0
 
 
-def epoch_record(epoch: int, loss: float, val_scores: np.ndarray, y_val: np.ndarray) -> dict[str, float]:
+def epoch_record(
+    epoch: int, loss: float, val_scores: np.ndarray, y_val: np.ndarray, val_map: float
+) -> dict[str, float]:
     """One point of a run's curves: training loss and validation mAP, micro and macro F1."""
     micro, macro = f1_scores(val_scores, y_val)
-    val_map = mean_average_precision(val_scores, y_val)
     return {"epoch": epoch, "loss": round(loss, 5), "map": round(val_map, 4),
             "micro_f1": round(micro, 4), "macro_f1": round(macro, 4)}  # fmt: skip
 
@@ -97,6 +98,7 @@ def train_head(
     x_val_t = torch.from_numpy(x_val.astype(np.float32))
 
     best_map, best_state, stale = -1.0, None, 0
+    best_scores = np.empty(0)
     curves: list[dict[str, float]] = []
     epoch = 0
     for epoch in range(1, max_epochs + 1):
@@ -115,13 +117,13 @@ def train_head(
         head.eval()
         with torch.no_grad():
             val_scores = torch.sigmoid(head(x_val_t)).numpy()
-        record = epoch_record(epoch, total / len(x_train), val_scores, y_val)
         val_map = mean_average_precision(val_scores, y_val)
+        record = epoch_record(epoch, total / len(x_train), val_scores, y_val, val_map)
         curves.append(record)
         if progress:
             progress(epoch, max_epochs, record)
         if val_map > best_map + 1e-4:
-            best_map, stale = val_map, 0
+            best_map, stale, best_scores = val_map, 0, val_scores
             best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
         else:
             stale += 1
@@ -129,8 +131,7 @@ def train_head(
                 break
     assert best_state is not None
     head.load_state_dict(best_state)
-    with torch.no_grad():
-        val_scores = torch.sigmoid(head(x_val_t)).numpy()
+    val_scores = best_scores  # what the kept head scored when it was the best
     thresholds = choose_thresholds(val_scores, y_val)
     return TrainedHead(
         weight=head.weight.detach().clone(),

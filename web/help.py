@@ -15,7 +15,7 @@ from api.photos import selectors
 from api.tags import services as tag_services
 from api.tags.models import PhotoTag, Vote
 from api.tags.selectors import contributions, uncertain_suggestions
-from api.training.labels import labels_still_needed
+from api.training.selectors import labels_still_needed
 
 SKIPPED = "help-skipped"
 GRID_SIZE = 12

@@ -28,7 +28,7 @@ from api.photos.serializers import file_url
 from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
 from api.tags.models import PhotoTag, TagVote, Vote
-from api.tags.selectors import photo_tags_with_votes, search_tags
+from api.tags.selectors import attach_tags, photo_tags_with_votes, search_tags, with_their_tags
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -56,7 +56,7 @@ def _page(request: HttpRequest, photos: QuerySet[Photo]) -> tuple[list[Photo], s
 
 
 def _gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **context: Any) -> HttpResponse:
-    photos = photos.prefetch_related(Prefetch("photo_tags", queryset=photo_tags_with_votes()))
+    photos = photos.prefetch_related(with_their_tags())
     page, next_url = _page(request, photos)
     context.update(photos=page, next_url=next_url)
     if request.headers.get("HX-Request") and request.GET.get("before"):
@@ -150,9 +150,7 @@ def photo_card(request: HttpRequest, pk: int) -> HttpResponse:
     photo = selectors.viewable_photo(request.user, pk)
     if photo is None:
         raise Http404("No photo with this id, or it is not shared with you.")
-    photo = Photo.objects.prefetch_related(Prefetch("photo_tags", queryset=photo_tags_with_votes())).get(
-        pk=pk
-    )
+    attach_tags([photo])
     return render(request, "web/_card.html", {"photo": photo})
 
 

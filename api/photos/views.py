@@ -4,7 +4,7 @@ import mimetypes
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -26,13 +26,13 @@ from api.photos.serializers import (
     PhotoUploadSerializer,
 )
 from api.tagging.similarity import similar_photos
-from api.tags.selectors import photo_tags_with_votes
+from api.tags.selectors import attach_tags, with_their_tags
 from api.tags.services import TagRejected
 from api.tags.services import normalise as normalise_tag
 
 
 def with_tags(photos: QuerySet[Photo]) -> QuerySet[Photo]:
-    return photos.prefetch_related(Prefetch("photo_tags", queryset=photo_tags_with_votes()))
+    return photos.prefetch_related(with_their_tags())
 
 
 class PhotoViewSet(
@@ -158,10 +158,8 @@ class PhotoViewSet(
         if not raw.isdigit() or not 1 <= int(raw) <= 50:
             return _bad_request("limit must be a whole number from 1 to 50.")
         found = similar_photos(viewer=request.user, photo=photo, limit=int(raw))
-        photos = (
-            with_tags(Photo.objects.filter(pk__in=[p.pk for p in found])).select_related("owner").in_bulk()
-        )
-        return Response(self.get_serializer([photos[p.pk] for p in found], many=True).data)
+        attach_tags(found)
+        return Response(self.get_serializer(found, many=True).data)
 
 
 def _bad_request(message: str) -> Response:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import WorkerStatus
-from api.tagging.services import alive_cutoff, models_dir
+from api.tagging.services import alive_cutoff, models_dir, retag_due
 from trainer import bundle
 from trainer.gpu import gpu_stats
 
@@ -47,11 +47,7 @@ def backlog(active_version: int | None) -> dict[str, int]:
         "retagging": 0,
     }
     if active_version is not None:
-        counts["retagging"] = (
-            Photo.objects.filter(status=TaggingStatus.TAGGED)
-            .filter(~Q(model_version=active_version) | Q(model_version__isnull=True))
-            .count()
-        )
+        counts["retagging"] = retag_due(active_version).count()
     return counts
 
 

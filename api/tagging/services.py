@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -95,16 +95,24 @@ def _lock_ids(photos: QuerySet[Photo], limit: int) -> list[int]:
     return list(photos.values_list("id", flat=True)[:limit])
 
 
+def retag_due(active_version: int) -> QuerySet[Photo]:
+    """Photos tagged by another model version than the active one (or by none recorded)."""
+    return Photo.objects.filter(status=TaggingStatus.TAGGED).exclude(model_version=active_version)
+
+
+def _unclaimed_pending() -> QuerySet[Photo]:
+    return Photo.objects.filter(status=TaggingStatus.PENDING, claimed_at__isnull=True)
+
+
 def claim_batch(*, worker: str, size: int, active_version: int | None) -> list[Photo]:
     """Atomically claims up to ``size`` photos: new uploads first, then photos tagged by another
     model version (re-tagging runs at a lower priority than uploads). Works on PostgreSQL
     (SKIP LOCKED) and on SQLite (one writer at a time, and a conditional update)."""
     now = timezone.now()
     with transaction.atomic():
-        free = Photo.objects.filter(claimed_at__isnull=True)
-        ids = _lock_ids(free.filter(status=TaggingStatus.PENDING).order_by("id"), size)
+        ids = _lock_ids(_unclaimed_pending().order_by("id"), size)
         if active_version is not None and len(ids) < size:
-            stale = free.filter(status=TaggingStatus.TAGGED).exclude(model_version=active_version)
+            stale = retag_due(active_version).filter(claimed_at__isnull=True)
             ids += _lock_ids(stale.order_by("-id"), size - len(ids))
         if not ids:
             return []
@@ -129,12 +137,9 @@ def release_stale_claims(*, older_than: timedelta) -> int:
 
 
 def work_waiting(active_version: int | None) -> bool:
-    free = Photo.objects.filter(claimed_at__isnull=True)
-    if free.filter(status=TaggingStatus.PENDING).exists():
+    if _unclaimed_pending().exists():
         return True
-    return active_version is not None and (
-        free.filter(status=TaggingStatus.TAGGED).exclude(model_version=active_version).exists()
-    )
+    return active_version is not None and retag_due(active_version).filter(claimed_at__isnull=True).exists()
 
 
 # ------------------------------------------------------------------ writing results
@@ -144,7 +149,25 @@ def work_waiting(active_version: int | None) -> bool:
 class TaggingResult:
     photo_id: int
     suggestions: Sequence[tuple[str, float]]
-    embedding: np.ndarray | None
+    embedding: np.ndarray  # float16
+
+
+def store_embeddings(*, vectors: Mapping[int, np.ndarray], backbone: str) -> None:
+    """Each photo's backbone embedding as float16 bytes, replacing what was stored for it."""
+    PhotoEmbedding.objects.bulk_create(
+        [
+            PhotoEmbedding(
+                photo_id=photo_id,
+                backbone=backbone,
+                dim=int(vector.shape[0]),
+                vector=vector.astype("float16", copy=False).tobytes(),
+            )
+            for photo_id, vector in vectors.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["photo"],
+        update_fields=["backbone", "dim", "vector", "updated_at"],
+    )
 
 
 def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int, backbone: str) -> int:
@@ -202,21 +225,7 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
         PhotoTag.objects.filter(pk__in=stale).delete()
         PhotoTag.objects.bulk_create(fresh)
         PhotoTag.objects.bulk_update(rescored, ["score", "model_version", "updated_at"])
-        PhotoEmbedding.objects.bulk_create(
-            [
-                PhotoEmbedding(
-                    photo_id=r.photo_id,
-                    backbone=backbone,
-                    dim=int(r.embedding.shape[0]),
-                    vector=r.embedding.astype("float16").tobytes(),
-                )
-                for r in results
-                if r.embedding is not None
-            ],
-            update_conflicts=True,
-            unique_fields=["photo"],
-            update_fields=["backbone", "dim", "vector", "updated_at"],
-        )
+        store_embeddings(vectors={r.photo_id: r.embedding for r in results}, backbone=backbone)
         # In the same transaction as "tagged", so whoever sees the tags also sees the flag.
         flag_near_duplicates(photo_ids=[r.photo_id for r in results])
         Photo.objects.filter(pk__in=mine).update(

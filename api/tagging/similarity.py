@@ -98,14 +98,12 @@ def flag_near_duplicates(*, photo_ids: Iterable[int]) -> dict[int, int]:
     least ``NEAR_DUPLICATE_COSINE``: a re-save, a resize, a burst shot), so the owner can keep
     one. Byte-identical files never get this far: the upload refuses them. Returns the links."""
     photo_ids = list(photo_ids)
-    fresh = list(
-        PhotoEmbedding.objects.filter(photo_id__in=photo_ids).values_list(
-            "photo_id", "photo__owner_id", "backbone", "dim", "vector"
-        )
+    fresh = PhotoEmbedding.objects.filter(photo_id__in=photo_ids).values_list(
+        "photo_id", "photo__owner_id", "backbone", "dim"
     )
-    by_owner: dict[tuple[int, str, int], list[tuple[int, bytes]]] = defaultdict(list)
-    for pk, owner, backbone, dim, vector in fresh:
-        by_owner[(owner, backbone, dim)].append((pk, bytes(vector)))
+    by_owner: dict[tuple[int, str, int], list[int]] = defaultdict(list)
+    for pk, owner, backbone, dim in fresh:
+        by_owner[(owner, backbone, dim)].append(pk)
     links: dict[int, int] = {}
     for (owner, backbone, dim), photos in by_owner.items():
         theirs = list(
@@ -115,8 +113,8 @@ def flag_near_duplicates(*, photo_ids: Iterable[int]) -> dict[int, int]:
         )
         ids = np.array([pk for pk, _ in theirs], dtype=np.int64)
         matrix = unit_rows((bytes(v) for _, v in theirs), dim)
-        for pk, vector in photos:
-            scores = matrix @ unit_rows([vector], dim)[0]
+        for pk in photos:
+            scores = matrix @ matrix[np.searchsorted(ids, pk)]
             earlier = (ids < pk) & (scores >= settings.NEAR_DUPLICATE_COSINE)
             if earlier.any():
                 # The closest earlier photo, so a chain of re-saves points at its best match.

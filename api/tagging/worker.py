@@ -35,16 +35,10 @@ def _sources(photos: Sequence[Photo]) -> list[Path]:
 
 
 def tag_batch(
-    photos: Sequence[Photo],
-    *,
-    tagger: Tagger,
-    worker: str,
-    decoded: Sequence[torch.Tensor | Exception] | None = None,
+    photos: Sequence[Photo], *, tagger: Tagger, worker: str, decoded: Sequence[torch.Tensor | Exception]
 ) -> int:
-    """Tags one claimed batch; a photo that fails is marked failed alone. Returns photos tagged.
-    ``decoded`` is the batch already decoded by ``tagger`` (the pipeline does that ahead)."""
-    if decoded is None:
-        decoded = tagger.decode_sources(_sources(photos))
+    """Tags one claimed batch, already decoded by ``tagger``; a photo that fails is marked failed
+    alone. Returns photos tagged."""
     predictions = tagger.predict_decoded(decoded)
     results: list[TaggingResult] = []
     for photo, prediction in zip(photos, predictions, strict=True):
@@ -60,9 +54,9 @@ def tag_batch(
 def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
     """Claims and tags batches until none is left, checking for a new model between batches.
 
-    Decoding is a tenth or more of the work on a CPU and the network leaves cores idle between
-    its layers, so the next batch is claimed and decoded on a thread while this one runs
-    through the model (Pillow and torch both release the GIL)."""
+    The next batch is claimed and decoded on a thread while this one runs through the model
+    (Pillow and torch both release the GIL), so CPU decoding can overlap a GPU's work. On a
+    2-core CPU it measured neither faster nor slower than decoding in turn."""
     total = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
         ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
@@ -72,9 +66,19 @@ def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
             ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
             done = tag_batch(photos, tagger=tagger, worker=worker, decoded=decoded)
             total += done
-            heartbeat(worker=worker, runtime=runtime, tagged=done)
+            _count(worker=worker, runtime=runtime, tagged=done)
     heartbeat(worker=worker, runtime=runtime, tagged=0)
     return total
+
+
+def _count(*, worker: str, runtime: ModelRuntime, tagged: int) -> None:
+    """A batch's photos added to the worker's count. Device, GPUs and the model are reported by
+    the heartbeat thread and after the loop, not after every batch."""
+    counted = WorkerStatus.objects.filter(name=worker).update(
+        photos_tagged=F("photos_tagged") + tagged, last_seen=timezone.now()
+    )
+    if not counted:
+        heartbeat(worker=worker, runtime=runtime, tagged=tagged)
 
 
 def _claim_and_decode(

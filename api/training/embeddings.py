@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from api.photos import storage
 from api.photos.models import Photo
 from api.tagging.models import PhotoEmbedding
-from api.tagging.services import models_dir
+from api.tagging.services import models_dir, store_embeddings
 from trainer import bundle
 from trainer.day_zero import DAY_ZERO_VERSION, ensure_active_model
 
@@ -25,27 +25,18 @@ def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16)
     from trainer.inference import Prediction, Tagger
 
     folder = models_dir()
-    ensure_active_model(folder)
-    current = bundle.current_version(folder)
-    version = (
-        current
-        if current is not None and bundle.embedding_space(bundle.read_manifest(folder, current)) == backbone
-        else DAY_ZERO_VERSION
-    )
-    tagger = Tagger.load(folder, version)
+    current = ensure_active_model(folder)
+    same_space = bundle.embedding_space(bundle.read_manifest(folder, current)) == backbone
+    tagger = Tagger.load(folder, current if same_space else DAY_ZERO_VERSION)
     stored = 0
     for start in range(0, len(missing), batch):
         chunk = missing[start : start + batch]
         results = tagger.predict_sources([storage.original_path(p.content_hash, p.file_ext) for p in chunk])
-        for photo, result in zip(chunk, results, strict=True):
-            if isinstance(result, Prediction):
-                PhotoEmbedding.objects.update_or_create(
-                    photo=photo,
-                    defaults={
-                        "backbone": backbone,
-                        "dim": len(result.embedding),
-                        "vector": result.embedding.tobytes(),
-                    },
-                )
-                stored += 1
+        vectors = {
+            photo.pk: result.embedding
+            for photo, result in zip(chunk, results, strict=True)
+            if isinstance(result, Prediction)
+        }
+        store_embeddings(vectors=vectors, backbone=backbone)
+        stored += len(vectors)
     return stored

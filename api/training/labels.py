@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -64,8 +63,8 @@ def user_trust() -> dict[int, float]:
     return {user: (agree[user] + 1) / (total[user] + 2) for user in total}
 
 
-def collect_labels(tags: Collection[str] | None = None) -> Collected:
-    """Every high-quality label, or only those of ``tags``."""
+def collect_labels() -> Collected:
+    """Every high-quality label."""
     trust = user_trust()
     minimum = settings.TRAIN_MIN_TRUST
     # Only public photos teach the model: its tag names, suggestions, metrics and vocabulary are
@@ -73,12 +72,8 @@ def collect_labels(tags: Collection[str] | None = None) -> Collected:
     photo_tags = PhotoTag.objects.filter(
         state__in=[TagState.CONFIRMED, TagState.REJECTED], photo__visibility=Visibility.PUBLIC
     )
-    cast_votes = TagVote.objects.all()
-    if tags is not None:
-        photo_tags = photo_tags.filter(tag__name__in=list(tags))
-        cast_votes = cast_votes.filter(photo_tag__tag__name__in=list(tags))
     votes: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for photo_tag_id, user_id, value in cast_votes.values_list("photo_tag_id", "user_id", "value"):
+    for photo_tag_id, user_id, value in TagVote.objects.values_list("photo_tag_id", "user_id", "value"):
         votes[photo_tag_id].append((user_id, value))
     labels: list[Label] = []
     excluded = 0
@@ -121,16 +116,6 @@ def vocabulary(labels: list[Label]) -> tuple[list[str], dict[str, int]]:
     tags = sorted(tag for tag, photos in positives.items() if len(photos) >= minimum)
     near = {tag: len(photos) for tag, photos in positives.items() if len(photos) < minimum}
     return tags, dict(sorted(near.items(), key=lambda item: -item[1]))
-
-
-def labels_still_needed(tags: Collection[str]) -> dict[str, int]:
-    """For each tag, how many more vouched-for photos it needs to enter the model's vocabulary
-    (0: enough), counted exactly as the trainer counts."""
-    positives: dict[str, set[int]] = defaultdict(set)
-    for label in collect_labels(tags=tags).labels:
-        if label.positive:
-            positives[label.tag].add(label.photo_id)
-    return {tag: max(0, settings.MIN_PHOTOS_PER_TAG - len(positives[tag])) for tag in tags}
 
 
 def _groups(hashes: list[str], embeddings: np.ndarray, cosine: float) -> list[int]:

@@ -3,6 +3,7 @@ when the schedule last checked for new labels and will check next."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Q
 
+from api.photos.models import Photo
 from api.tags.models import PhotoTag, TagState, TagVote
 from api.training.labels import collect_labels, vocabulary
 from api.training.models import ModelVersion, TrainingRun
@@ -68,9 +70,11 @@ def next_vocabulary() -> tuple[list[str], dict[str, int]]:
         changed=Max("updated_at"),
     )
     votes = TagVote.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    # Only public photos count: a photo made private must drop out of the answer at once.
+    photos = Photo.objects.aggregate(changed=Max("updated_at"))
     key = repr(
-        (sorted(tags.items()), sorted(votes.items()), settings.MIN_PHOTOS_PER_TAG, settings.TRAIN_MIN_TRUST,
-         settings.TAG_CONFIRMATIONS_REQUIRED)
+        (sorted(tags.items()), sorted(votes.items()), photos["changed"], settings.MIN_PHOTOS_PER_TAG,
+         settings.TRAIN_MIN_TRUST, settings.TAG_CONFIRMATIONS_REQUIRED)
     )  # fmt: skip
     cached = cache.get(VOCABULARY_KEY)
     if cached is not None and cached[0] == key:
@@ -78,6 +82,13 @@ def next_vocabulary() -> tuple[list[str], dict[str, int]]:
     names, close = vocabulary(collect_labels().labels)
     cache.set(VOCABULARY_KEY, (key, names, close), timeout=600)
     return names, close
+
+
+def labels_still_needed(tags: Collection[str]) -> dict[str, int]:
+    """For each tag, how many more vouched-for photos it needs to enter the next model (0: enough)."""
+    names, close = next_vocabulary()
+    minimum = settings.MIN_PHOTOS_PER_TAG
+    return {tag: 0 if tag in names else minimum - close.get(tag, 0) for tag in tags}
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from api.photos.models import Photo
-from api.tagging.services import models_dir, request_tagging
+from api.tagging.services import active_version, models_dir, request_tagging
 from api.training.models import ModelVersion, TrainingRun
 from api.training.selectors import LAST_CHECK_KEY
 from trainer import bundle
@@ -45,10 +45,7 @@ def sync_versions() -> list[ModelVersion]:
     """Registry rows for bundles on the volume that have none (version 0 is published by the
     first worker, outside any run), and the active flag as CURRENT says."""
     folder = models_dir()
-    try:
-        current = bundle.current_version(folder)
-    except bundle.BundleError:
-        current = None
+    current = active_version()
     known = set(ModelVersion.objects.values_list("version", flat=True))
     for version in bundle.list_versions(folder):
         if version in known:

@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 
 from api.accounts.selectors import signed_in_user
 from api.training import services
-from api.training.labels import collect_labels, vocabulary
 from api.training.models import ModelVersion, TrainingRun
+from api.training.selectors import next_vocabulary
 from api.training.serializers import ModelVersionSerializer, TrainingRunSerializer
 
 
@@ -71,7 +71,7 @@ class Vocabulary(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request) -> Response:
         """The tags the next model will learn, and those still short of MIN_PHOTOS_PER_TAG."""
-        tags, near = vocabulary(collect_labels().labels)
+        tags, near = next_vocabulary()
         needed = settings.MIN_PHOTOS_PER_TAG
         return Response(
             {
