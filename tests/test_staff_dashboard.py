@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from api.photos.models import Photo
+from api.photos.services import update_photo
 from api.tagging.models import WorkerStatus
 from api.tagging.selectors import activity
 from api.tagging.services import retry_failed_photos
@@ -317,6 +318,18 @@ def test_the_vocabulary_is_counted_once_and_again_as_soon_as_a_tag_changes(
     vote(photo=second, user=bob, name=suggestion.tag.name, value="confirm")
 
     assert next_vocabulary() == (["beach"], {})
+
+
+def test_a_photo_made_private_leaves_the_cached_vocabulary_at_once(alice: User, settings: Any) -> None:
+    settings.MIN_PHOTOS_PER_TAG = 2
+    cache.clear()
+    photo = bare_photo(alice, 1)
+    add_tag(photo=photo, user=alice, name="secret_garden")
+    assert next_vocabulary() == ([], {"secret_garden": 1})
+
+    update_photo(photo=photo, visibility="private")
+
+    assert next_vocabulary() == ([], {})
 
 
 def test_the_schedule_check_is_in_beat_and_the_dashboard_shows_its_last_and_next_time(

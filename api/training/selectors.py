@@ -12,7 +12,6 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Max, Q
 
-from api.photos.models import Photo
 from api.tags.models import PhotoTag, TagState, TagVote
 from api.training.labels import collect_labels, vocabulary
 from api.training.models import ModelVersion, TrainingRun
@@ -68,13 +67,13 @@ def next_vocabulary() -> tuple[list[str], dict[str, int]]:
         confirmed=Count("id", filter=Q(state=TagState.CONFIRMED)),
         rejected=Count("id", filter=Q(state=TagState.REJECTED)),
         changed=Max("updated_at"),
+        # Only public photos count: a tagged photo made private must drop out of the answer at once.
+        photo_changed=Max("photo__updated_at"),
     )
     votes = TagVote.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
-    # Only public photos count: a photo made private must drop out of the answer at once.
-    photos = Photo.objects.aggregate(changed=Max("updated_at"))
     key = repr(
-        (sorted(tags.items()), sorted(votes.items()), photos["changed"], settings.MIN_PHOTOS_PER_TAG,
-         settings.TRAIN_MIN_TRUST, settings.TAG_CONFIRMATIONS_REQUIRED)
+        (sorted(tags.items()), sorted(votes.items()), settings.MIN_PHOTOS_PER_TAG, settings.TRAIN_MIN_TRUST,
+         settings.TAG_CONFIRMATIONS_REQUIRED)
     )  # fmt: skip
     cached = cache.get(VOCABULARY_KEY)
     if cached is not None and cached[0] == key:
