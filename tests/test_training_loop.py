@@ -16,7 +16,8 @@ from PIL import Image
 
 from api.celery import app
 from api.photos.models import Photo
-from api.tags.models import PhotoTag
+from api.tagging.services import retag_due
+from api.tags.models import PhotoTag, TagSource
 from tests.conftest import client_for, upload
 from tests.workers import (
     celery_worker,
@@ -103,3 +104,9 @@ def test_people_tag_staff_retrain_and_new_uploads_get_the_new_tags_then_roll_bac
     photo_id = upload(owner, photo_of_kind("reds", 999), "after.jpg").json()["id"]
     wait_until(tagged(photo_id, 0), what="the rolled-back version 0 to tag")
     assert not PhotoTag.objects.filter(photo_id=photo_id, tag__name__in=list(KINDS)).exists()
+    # The photos version 1 tagged go back to version 0 in the background; people's tags stay.
+    wait_until(lambda: not retag_due(0).exists(), 120, "version 0 to re-tag what version 1 tagged")
+    assert not PhotoTag.objects.filter(
+        photo_id__in=uploaded, source=TagSource.MODEL, model_version=1
+    ).exists()
+    assert PhotoTag.objects.filter(photo_id__in=uploaded, source=TagSource.USER).count() == len(uploaded)
