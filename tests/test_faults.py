@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ import psutil
 import pytest
 import requests
 from django.contrib.auth.models import User
-from django.db import connection
 
 from api.accounts.services import token_for
 from api.celery import app
@@ -32,40 +30,20 @@ from api.tagging.services import alive_cutoff
 from api.tagging.tasks import sweep
 from tests.conftest import REPO, image_bytes, stored_files
 from tests.servers import gunicorn, private_postgres, private_redis
-from tests.workers import celery_worker, env_for_test_database, kill_hard, module_fs, shared_fs, wait_until
+from tests.workers import (
+    TaggingEvents,
+    celery_worker,
+    env_for_test_database,
+    kill_hard,
+    module_fs,
+    shared_fs,
+    tagging_events,
+    wait_until,
+)
 
-__all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
+__all__ = ["module_fs", "shared_fs", "tagging_events"]  # fixtures this module uses
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
-
-TaggingEvents = Callable[[], list[tuple[int, str]]]
-
-
-@pytest.fixture
-def tagging_events(django_db_setup: None) -> Iterator[TaggingEvents]:
-    """Every committed write of a photo's tagging result, by any process, as (photo id, the worker
-    that held the claim), recorded by a trigger in the database itself."""
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE test_tagging_events (photo_id bigint NOT NULL, worker text NOT NULL)")
-        cursor.execute(
-            "CREATE FUNCTION test_record_tagging() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-            "INSERT INTO test_tagging_events VALUES (NEW.id, OLD.claimed_by); RETURN NEW; END $$"
-        )
-        cursor.execute(
-            "CREATE TRIGGER test_tagging_events AFTER UPDATE ON photos_photo FOR EACH ROW "
-            "WHEN (NEW.tagged_at IS DISTINCT FROM OLD.tagged_at) EXECUTE FUNCTION test_record_tagging()"
-        )
-
-    def events() -> list[tuple[int, str]]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT photo_id, worker FROM test_tagging_events")
-            return [(int(photo), str(worker)) for photo, worker in cursor.fetchall()]
-
-    yield events
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TRIGGER test_tagging_events ON photos_photo")
-        cursor.execute("DROP FUNCTION test_record_tagging()")
-        cursor.execute("DROP TABLE test_tagging_events")
 
 
 def pool_process(worker: psutil.Process) -> psutil.Process:
@@ -119,7 +97,7 @@ def test_a_tagging_worker_killed_mid_batch_leaves_every_photo_tagged_exactly_onc
             lambda: not Photo.objects.exclude(status="tagged").exists(), 90, "every photo to be tagged"
         )
 
-    per_photo = Counter(photo for photo, _ in tagging_events())
+    per_photo = Counter(event.photo for event in tagging_events())
     assert set(per_photo) == {p.pk for p in backlog}
     assert set(per_photo.values()) == {1}, "a photo was tagged twice"
     assert not Photo.objects.filter(claimed_at__isnull=False).exists()
@@ -198,7 +176,7 @@ def test_uploads_go_on_while_redis_restarts_and_every_photo_is_tagged_exactly_on
     answers = during.answers + after.answers
     assert Counter(answers) == {201: len(answers)}
     assert Photo.objects.count() == len(answers)
-    per_photo = Counter(photo for photo, _ in tagging_events())
+    per_photo = Counter(event.photo for event in tagging_events())
     assert len(per_photo) == len(answers) and set(per_photo.values()) == {1}
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -46,6 +46,46 @@ def env_for_test_database(shared_fs: Path, **extra: str) -> dict[str, str]:
     url = urlunsplit(base._replace(path="/" + str(connection.settings_dict["NAME"])))
     defaults = {"TAGGER_DEVICE": "cpu", "TAGGER_BATCH_SIZE": "4", "WORKER_HEARTBEAT_SECONDS": "1"}
     return worker_env(**{"DATABASE_URL": url, "SHARED_FS": str(shared_fs), **defaults, **extra})
+
+
+class TaggingEvent(NamedTuple):
+    photo: int
+    worker: str  # the worker that held the claim
+    backend: int  # PostgreSQL's process id of the connection that wrote it
+
+
+TaggingEvents = Callable[[], list[TaggingEvent]]
+
+
+@pytest.fixture
+def tagging_events(django_db_setup: None) -> Iterator[TaggingEvents]:
+    """Every committed write of a photo's tagging result, by any process or thread, recorded by a
+    trigger in the database itself."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE test_tagging_events "
+            "(photo_id bigint NOT NULL, worker text NOT NULL, backend int NOT NULL)"
+        )
+        cursor.execute(
+            "CREATE FUNCTION test_record_tagging() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "INSERT INTO test_tagging_events VALUES (NEW.id, OLD.claimed_by, pg_backend_pid()); "
+            "RETURN NEW; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER test_tagging_events AFTER UPDATE ON photos_photo FOR EACH ROW "
+            "WHEN (NEW.tagged_at IS DISTINCT FROM OLD.tagged_at) EXECUTE FUNCTION test_record_tagging()"
+        )
+
+    def events() -> list[TaggingEvent]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT photo_id, worker, backend FROM test_tagging_events")
+            return [TaggingEvent(int(p), str(w), int(b)) for p, w, b in cursor.fetchall()]
+
+    yield events
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER test_tagging_events ON photos_photo")
+        cursor.execute("DROP FUNCTION test_record_tagging()")
+        cursor.execute("DROP TABLE test_tagging_events")
 
 
 @contextmanager

@@ -136,6 +136,11 @@ def release_stale_claims(*, older_than: timedelta) -> int:
     return Photo.objects.filter(stale, claimed_at__isnull=False).update(claimed_at=None, claimed_by="")
 
 
+def release_claims(*, worker: str, photo_ids: Sequence[int]) -> int:
+    """Gives a worker's claims on these photos back to the queue (its loop failed mid-batch)."""
+    return Photo.objects.filter(pk__in=photo_ids, claimed_by=worker).update(claimed_at=None, claimed_by="")
+
+
 def work_waiting(active_version: int | None) -> bool:
     if _unclaimed_pending().exists():
         return True
