@@ -18,7 +18,7 @@ from trainer import bundle
 from trainer.backbones import DEFAULT_BACKBONE, available_backbones, get_backbone
 from trainer.day_zero import ensure_active_model
 from trainer.imagenet import readable_tag
-from trainer.images import open_for_model
+from trainer.images import jpeg_decoded_whole, open_for_model
 from trainer.inference import Prediction, Tagger
 from trainer.model import HEAD_FILE
 
@@ -146,6 +146,34 @@ class TestBatchedInference:
         assert float((on_device[0] - day_zero.decode(cat)).abs().mean()) < 0.05
         scores = day_zero.predict_tensors(torch.stack([on_device[0]]))[0].scores
         assert {day_zero.tags[i] for i in np.argsort(-scores)[:3]} & CAT_CLASSES
+
+    def test_on_the_cpu_small_plain_jpegs_skip_pillow_and_decode_to_what_pillow_gives(
+        self, day_zero: Tagger, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        exif = Image.Exif()
+        exif[0x0112] = 6  # shown rotated a quarter turn
+        textured = Image.effect_mandelbrot((400, 534), (-2.0, -1.2, 0.8, 1.2), 60).convert("RGB")
+        out = io.BytesIO()
+        textured.save(out, format="JPEG", exif=exif.tobytes())
+        small, grey = out.getvalue(), image_bytes("JPEG", (300, 200), 90, "L")
+        by_libjpeg_turbo: list[bytes] = []
+        decode_jpeg = Tagger._decode_jpeg
+
+        def counted(data: bytes, device: torch.device) -> torch.Tensor:
+            by_libjpeg_turbo.append(data)
+            return decode_jpeg(data, device)
+
+        monkeypatch.setattr(Tagger, "_decode_jpeg", staticmethod(counted))
+
+        # Pillow keeps what libjpeg-turbo cannot do as well: reduced-size decoding, CMYK, other files.
+        assert not jpeg_decoded_whole(image_bytes("JPEG", (4000, 3000), (80, 90, 100)), 256)
+        assert not jpeg_decoded_whole(image_bytes("JPEG", (300, 200), (0, 50, 9, 0), "CMYK"), 256)
+        assert not jpeg_decoded_whole(image_bytes("PNG"), 256)
+        for data in (small, grey):
+            (tensor,) = day_zero.decode_sources([data])
+            assert isinstance(tensor, torch.Tensor)
+            assert float((tensor - day_zero.decode(data)).abs().max()) < 0.05  # upright, same pixels
+        assert len(by_libjpeg_turbo) == 2
 
     def test_a_photo_that_cannot_be_decoded_fails_alone(self, day_zero: Tagger) -> None:
         results = day_zero.predict_sources([FIXTURES / "cat.jpg", b"not an image", FIXTURES / "coffee.jpg"])

@@ -27,6 +27,19 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def jpeg_decoded_whole(data: bytes, min_side: int) -> bool:
+    """Whether ``data`` is a colour or greyscale JPEG too small for a reduced-size decode (both
+    sides would have to be at least twice ``min_side``). Such a photo is better decoded by
+    libjpeg-turbo straight into a tensor than through Pillow and a copy."""
+    if data[:2] != b"\xff\xd8":
+        return False
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # reads the header only
+            return image.mode in {"RGB", "L"} and min(image.size) < 2 * min_side
+    except Exception:  # noqa: BLE001 - not a readable JPEG: Pillow's path reports why
+        return False
+
+
 def open_for_model(source: bytes | str | Path, min_side: int) -> Image.Image:
     """An upright RGB image whose shorter side is at least ``min_side`` where the file allows,
     decoded no larger than needed."""

@@ -19,7 +19,7 @@ from torchvision.transforms import v2 as T
 
 from trainer import bundle
 from trainer.backbones import Preprocessing
-from trainer.images import open_for_model
+from trainer.images import jpeg_decoded_whole, open_for_model
 from trainer.model import TaggerNet, load_net
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,8 @@ def build_transform(preprocessing: Preprocessing) -> T.Compose:
             ),
             T.CenterCrop(preprocessing.crop),
             T.ToDtype(torch.float32, scale=True),
-            T.Normalize(mean=list(preprocessing.mean), std=list(preprocessing.std)),
+            # In place on the new float tensor: the same numbers without a second copy per photo.
+            T.Normalize(mean=list(preprocessing.mean), std=list(preprocessing.std), inplace=True),
         ]
     )
 
@@ -111,23 +112,39 @@ class Tagger:
         """JPEGs decoded by nvJPEG on the GPU (or torchvision's decoder on the CPU), then resized,
         cropped and normalised there. Photos it cannot take (not JPEG, odd encodings) go through
         the Pillow path, so every photo Pillow can read is still tagged."""
-        from torchvision.io import ImageReadMode, decode_jpeg
-
         out: list[torch.Tensor | Exception] = []
         for source in sources:
             try:
                 data = source if isinstance(source, bytes) else Path(source).read_bytes()
                 if data[:2] != b"\xff\xd8":
                     raise ValueError("not a JPEG")
-                raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-                image = decode_jpeg(
-                    raw, mode=ImageReadMode.RGB, device=self.device, apply_exif_orientation=True
-                )
-                out.append(self.transform(image))
+                out.append(self.transform(self._decode_jpeg(data, self.device)))
             except Exception:  # noqa: BLE001 - the Pillow path decides whether the photo is really bad
                 fallback = self._decode_or_error(source)
                 out.append(fallback if isinstance(fallback, Exception) else fallback.to(self.device))
         return out
+
+    @staticmethod
+    def _decode_jpeg(data: bytes, device: torch.device) -> torch.Tensor:
+        from torchvision.io import ImageReadMode, decode_jpeg
+
+        raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        return decode_jpeg(raw, mode=ImageReadMode.RGB, device=device, apply_exif_orientation=True)
+
+    def _decode_on_cpu(self, source: bytes | str | Path) -> torch.Tensor | Exception:
+        """A JPEG too small to decode at reduced size goes straight into a tensor through
+        libjpeg-turbo (2.1 ms against 2.9 through Pillow for a 400x534 photo, transform included);
+        every other photo goes through Pillow, which decodes big JPEGs at a fraction of their size."""
+        try:
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        except OSError as error:
+            return error
+        if jpeg_decoded_whole(data, self.preprocessing.resize):
+            try:
+                return self.transform(self._decode_jpeg(data, torch.device("cpu")))
+            except Exception:  # noqa: BLE001 - Pillow decides whether the photo is really bad
+                pass
+        return self._decode_or_error(data)
 
     def _decode_or_error(self, source: bytes | str | Path) -> torch.Tensor | Exception:
         try:
@@ -139,7 +156,7 @@ class Tagger:
         """Each photo's model input, or the exception that kept it from being read."""
         if self.decode_on_gpu:
             return self.decode_on_device(sources)
-        return [self._decode_or_error(source) for source in sources]
+        return [self._decode_on_cpu(source) for source in sources]
 
     def predict_sources(self, sources: Sequence[bytes | str | Path]) -> list[Prediction | Exception]:
         """Decodes each photo, then runs the good ones as one batch. A photo that cannot be decoded
