@@ -18,7 +18,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from api.accounts.selectors import signed_in_user
 from api.tagging import services as tagging_services
-from api.tagging.selectors import active_model_as_served, activity, backlog, failed_photos, workers
+from api.tagging.selectors import (
+    active_model_as_served,
+    activity,
+    backlog,
+    failed_photos,
+    throughput,
+    workers,
+)
 from api.training import services
 from api.training.models import ModelVersion, TrainingRun
 from api.training.selectors import (
@@ -54,8 +61,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     active = next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None)
     tags, close = next_vocabulary()
     needed = settings.MIN_PHOTOS_PER_TAG
+    operations = _operations_context()
     context = {
-        "model": active_model_as_served(workers()),
+        "model": active_model_as_served(operations["everyone"]),
         "active": active,
         "versions": versions[:VERSIONS_SHOWN],
         "older_versions": max(0, len(versions) - VERSIONS_SHOWN),
@@ -67,7 +75,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "min_photos": needed,
         **_run_context(TrainingRun.objects.select_related("requested_by").first()),
         **_quality_context(active, column, descending),
-        **_operations_context(),
+        **operations,
     }
     return render(request, "web/staff.html", context)
 
@@ -237,11 +245,11 @@ def _operations_context() -> dict[str, Any]:
     schedule = schedule_status()
     return {
         "backlog": counts,
-        "tagged_last_hour": sum(per_minute["tagged"]),
-        "tagged_last_5": sum(per_minute["tagged"][-5:]),
-        "uploaded_last_hour": sum(per_minute["uploaded"]),
+        # The same rolling windows as /api/system/ (the chart counts whole minutes).
+        "throughput": throughput(),
         "activity_chart": chart,
         "failed": failed_photos(limit=FAILED_SHOWN),
+        "everyone": everyone,
         "workers": [w for w in everyone if w["alive"]] + sorted(gone, key=lambda w: w["last_seen"])[-5:],
         "schedule": schedule,
         "schedule_every": _duration(schedule.every) if schedule.every else "",

@@ -55,7 +55,13 @@ def throughput() -> dict[str, float]:
     now = timezone.now()
     last_5 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=5)).count()
     last_60 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=60)).count()
-    return {"last_5_minutes": last_5, "last_hour": last_60, "per_minute_5m": round(last_5 / 5, 2)}
+    uploaded = Photo.objects.filter(created_at__gte=now - timedelta(minutes=60)).count()
+    return {
+        "last_5_minutes": last_5,
+        "last_hour": last_60,
+        "per_minute_5m": round(last_5 / 5, 2),
+        "uploaded_last_hour": uploaded,
+    }
 
 
 def activity(*, minutes: int = 60, now: datetime | None = None) -> dict[str, list[int]]:

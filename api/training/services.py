@@ -164,6 +164,30 @@ def new_labels_since_last_run() -> int:
     return labels.count()
 
 
+def check_schedule() -> str:
+    """The schedule's rule: a run once ``TRAIN_MIN_NEW_LABELS`` new vouched-for labels arrived
+    since the last one; a queued run whose message was lost is sent again. The outcome, in words,
+    is recorded for the dashboard and returned."""
+    result = _scheduled_action()
+    record_schedule_check(result=result)
+    return result
+
+
+def _scheduled_action() -> str:
+    queued = TrainingRun.objects.filter(status=Status.QUEUED).first()
+    if queued is not None:
+        _send_run(queued.pk)
+        return "re-sent"
+    new = new_labels_since_last_run()
+    if new < settings.TRAIN_MIN_NEW_LABELS:
+        return f"{new} new labels, waiting for {settings.TRAIN_MIN_NEW_LABELS}"
+    try:
+        start_run(trigger=TrainingRun.Trigger.SCHEDULE)
+    except RunInProgress:
+        return "a run is in progress"
+    return "started"
+
+
 def record_schedule_check(*, result: str) -> None:
     """The time and outcome of the schedule's latest check, for the dashboard; kept until the
     next check overwrites it (a lost cache only means "no check recorded yet")."""

@@ -9,7 +9,6 @@ from celery import shared_task
 from django.conf import settings
 
 from api.training import services
-from api.training.models import TrainingRun
 
 log = logging.getLogger(__name__)
 
@@ -28,24 +27,7 @@ def check_schedule() -> str:
     """Beat, every TRAIN_CHECK_MINUTES: a run when enough new vouched-for labels arrived. A queued
     run whose message was lost is sent again. Each check leaves its time and outcome for the
     dashboard."""
-    result = _check_schedule()
-    services.record_schedule_check(result=result)
-    return result
-
-
-def _check_schedule() -> str:
-    queued = TrainingRun.objects.filter(status=TrainingRun.Status.QUEUED).first()
-    if queued is not None:
-        run_training.delay(queued.pk)
-        return "re-sent"
-    new = services.new_labels_since_last_run()
-    if new < settings.TRAIN_MIN_NEW_LABELS:
-        return f"{new} new labels, waiting for {settings.TRAIN_MIN_NEW_LABELS}"
-    try:
-        services.start_run(trigger=TrainingRun.Trigger.SCHEDULE)
-    except services.RunInProgress:
-        return "a run is in progress"
-    return "started"
+    return services.check_schedule()
 
 
 @shared_task(name="api.training.tasks.sweep_runs", ignore_result=True)
