@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import time
@@ -67,13 +68,24 @@ def on_shared_tags(before: int, after: int, test_classes: np.ndarray) -> dict[st
     rows = np.isin(test_classes, shared)
     labels = (test_classes[rows][:, None] == np.array(shared)[None, :]).astype(np.float32)
     out: dict[str, Any] = {"from": before, "to": after, "shared_tags": len(shared), "photos": int(rows.sum())}
+    right = {}
     for name, tags, scores in (("before", tags_a, scores_a), ("after", tags_b, scores_b)):
         mine = scores[rows][:, [tags.index(t) for t in shared]]
-        out[f"top1_{name}"] = round(
-            float((np.array(shared)[mine.argmax(axis=1)] == test_classes[rows]).mean()), 4
-        )
+        right[name] = np.array(shared)[mine.argmax(axis=1)] == test_classes[rows]
+        out[f"top1_{name}"] = round(float(right[name].mean()), 4)
         out[f"map_{name}"] = round(mean_average_precision(mine, labels), 4)
+    lost = int((right["before"] & ~right["after"]).sum())
+    won = int((~right["before"] & right["after"]).sum())
+    out |= {"photos_lost": lost, "photos_won": won, "p_worse": round(p_worse(lost, won), 4)}
     return out
+
+
+def p_worse(lost: int, won: int) -> float:
+    """Exact one-sided McNemar test: the chance of losing at least ``lost`` of the ``lost + won``
+    photos on which two models disagree, were the new one no worse than the old. Small values
+    mean really worse; top-1 on a few hundred photos moves by a few photos between equal models."""
+    disagreements = lost + won
+    return sum(math.comb(disagreements, k) for k in range(lost, disagreements + 1)) / 2**disagreements
 
 
 def test_embeddings(dataset: Path, models_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -235,6 +247,11 @@ def main() -> int:
         )
         for metric in ("map", "top1")
     }
+    # Held-out photos differ from validation photos, so equal models differ here by a few
+    # photos: "significantly worse" is a one-sided McNemar test at 5% on top-1.
+    result["no_activation_significantly_worse_in_top1"] = all(
+        c["p_worse"] >= 0.05 for c in result["activations_on_shared_tags"]
+    )
     result["final_top1"] = activated[-1]["top1"] if activated else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
