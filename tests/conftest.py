@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.test import TransactionTestCase
 from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.test import APIClient
@@ -24,6 +25,37 @@ REPO = Path(__file__).resolve().parent.parent
 # Playwright's sync API keeps an event loop on the main thread; the ORM calls made by the tests
 # themselves are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE
+
+
+def lost_a_deadlock(error: BaseException | None) -> bool:
+    while error is not None:
+        if DEADLOCK_DETECTED in (getattr(error, "sqlstate", None), getattr(error, "pgcode", None)):
+            return True
+        error = error.__cause__
+    return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def flush_outlasts_live_workers() -> Iterator[None]:
+    """A transactional test's teardown TRUNCATEs every table while real workers may still be
+    writing (re-tagging after a version change, say); PostgreSQL may then pick the TRUNCATE as a
+    deadlock's victim. The worker's transaction ends either way, so the flush is tried again."""
+    flush = getattr(TransactionTestCase, "_fixture_teardown")  # noqa: B009 (private: not in the stubs)
+
+    def flush_again_after_a_deadlock(test_case: TransactionTestCase) -> None:
+        for attempt in range(3):
+            try:
+                return flush(test_case)
+            except Exception as error:
+                if attempt == 2 or not lost_a_deadlock(error):
+                    raise
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(TransactionTestCase, "_fixture_teardown", flush_again_after_a_deadlock)
+        yield
 
 
 @pytest.fixture(autouse=True)
