@@ -187,28 +187,29 @@ def _tag_loop(
     and a batch claimed ahead would sit idle at the end of the backlog while another loop has
     nothing left to do. If the loop fails, the photos it holds go back to the queue at once."""
     total = 0
-    held: list[Photo] = []  # claimed by this loop and not written yet
+    current: Sequence[Photo] = ()  # claimed by this loop, not written yet
+    ahead = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
             ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
             while ahead is not None:
-                photos, tagger, decoding = ahead
-                held = list(photos)
-                if on_full_batch and len(photos) == settings.TAGGER_BATCH_SIZE:
+                current, tagger, decoding = ahead
+                ahead = None  # its photos are ``current`` now
+                if on_full_batch and len(current) == settings.TAGGER_BATCH_SIZE:
                     on_full_batch()
                 decoded = decoding.result()
                 if decode_ahead:
                     ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
-                    held += ahead[0] if ahead else []
-                done = tag_batch(photos, tagger=tagger, worker=worker, decoded=decoded)
-                held = list(ahead[0]) if decode_ahead and ahead else []
+                done = tag_batch(current, tagger=tagger, worker=worker, decoded=decoded)
+                current = ()
                 total += done
                 _count(worker=worker, runtime=runtime, tagged=done)
                 if not decode_ahead:
                     ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
     except Exception:
+        unwritten = [*current, *(ahead[0] if ahead else ())]
         with contextlib.suppress(Exception):  # the database may be what failed: the sweep frees them
-            release_claims(worker=worker, photo_ids=[p.pk for p in held])
+            release_claims(worker=worker, photo_ids=[p.pk for p in unwritten])
         raise
     return total
 
