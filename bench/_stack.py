@@ -21,6 +21,9 @@ import psycopg2
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from trainer.allocator import model_process_env  # noqa: E402 - the repository's own package
+
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
@@ -93,7 +96,8 @@ class Stack:
         self.db_name = db_name
         self.work = Path(tempfile.mkdtemp(prefix=f"{db_name}-"))
         self.env = {
-            **os.environ,
+            # Its workers run the model and start as production starts them.
+            **model_process_env(os.environ),
             "DEBUG": "0",
             "SECRET_KEY": "bench-only-secret",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{db_name}",

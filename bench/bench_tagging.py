@@ -18,12 +18,17 @@ and worker memory, on this machine's CPU (or a GPU where one is present).
    Target: p50 under 1 s.
 4. Memory: the worker's resident set (parent and pool child) with the model loaded, and its
    peak while tagging.
+
+Both this process (model only) and the worker run with the model processes' allocator settings
+(``trainer/allocator.py``) and ``--cpu-chunk`` photos per forward pass, as production does;
+``--glibc-defaults --cpu-chunk 16`` measures how both ran before those existed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -38,6 +43,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import REPO, Stack, machine_facts, percentile, rss_mb, tree
+
+from trainer.allocator import model_process_env
 
 DB_NAME = "tagloop_bench_tagging"
 REDIS_DB = 13
@@ -70,13 +77,13 @@ class ModelOnly:
     core's threads, and the worker's plan on a CPU (one stream per core, one thread each, side by
     side). The faster is the ceiling end to end is measured against."""
 
-    def __init__(self, models_dir: Path, files: list[Path], batch: int):
+    def __init__(self, models_dir: Path, files: list[Path], batch: int, cpu_chunk: int):
         import torch
 
         from api.tagging.worker import loop_plan, usable_cores
         from trainer.inference import Tagger
 
-        self.tagger = Tagger.load(models_dir, 0)
+        self.tagger = Tagger.load(models_dir, 0, cpu_chunk=cpu_chunk)
         started = time.perf_counter()
         tensors = [self.tagger.decode(path) for path in files]
         self.decode_s = time.perf_counter() - started
@@ -251,12 +258,21 @@ def main() -> int:
     parser.add_argument("--latency-photos", type=int, default=30)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cpu-chunk", type=int, default=4, help="photos per forward pass on a CPU")
+    parser.add_argument(
+        "--glibc-defaults", action="store_true", help="without the model processes' allocator settings"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "tagging.json")
     args = parser.parse_args()
+    # glibc reads its settings when a process starts: this one runs model-only, so it starts again
+    # with them (its workers inherit the same environment).
+    wanted = {**os.environ, "GLIBC_TUNABLES": ""} if args.glibc_defaults else model_process_env(os.environ)
+    if os.environ.get("GLIBC_TUNABLES") != wanted["GLIBC_TUNABLES"]:
+        os.execve(sys.executable, [sys.executable, *sys.argv], wanted)
 
     files = dataset_files(args.dataset, args.photos + args.latency_photos, seed=7)
     throughput_files, latency_files = files[: args.photos], files[args.photos :]
-    stack = Stack(DB_NAME, REDIS_DB, TAGGER_BATCH_SIZE=str(args.batch))
+    stack = Stack(DB_NAME, REDIS_DB, TAGGER_BATCH_SIZE=str(args.batch), TAGGER_CPU_CHUNK=str(args.cpu_chunk))
     try:
         stack.use_here()
         from django.contrib.auth.models import User
@@ -265,11 +281,17 @@ def main() -> int:
         from api.celery import app
         from trainer.day_zero import ensure_active_model
 
-        result: dict[str, Any] = {"dataset": str(args.dataset), "machine": machine(), "runs": args.runs}
+        result: dict[str, Any] = {
+            "dataset": str(args.dataset),
+            "machine": machine(),
+            "runs": args.runs,
+            "cpu_chunk": args.cpu_chunk,
+            "glibc_tunables": os.environ["GLIBC_TUNABLES"],
+        }
         models_dir = Path(stack.env["SHARED_FS"]) / "models"
         ensure_active_model(models_dir)
         print("model only (decoding)…", flush=True)
-        model = ModelOnly(models_dir, throughput_files, args.batch)
+        model = ModelOnly(models_dir, throughput_files, args.batch, args.cpu_chunk)
 
         print("seeding…", flush=True)
         ids = seed_photos(throughput_files)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+sys.path.insert(0, str(ROOT))
+from trainer.allocator import model_process_env  # noqa: E402 - needs ROOT on the path; no torch
 
 
 def load_dotenv(path: Path) -> None:
@@ -57,7 +59,13 @@ def main() -> int:
         "trainer": [*celery, "-Q", "training", "-n", "trainer@%h", "--beat",
                     "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
     }  # fmt: skip
-    processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
+    # The worker and trainer run the model: glibc reads its allocator settings at their start.
+    envs = {
+        "web": dict(os.environ),
+        "worker": model_process_env(os.environ),
+        "trainer": model_process_env(os.environ),
+    }
+    processes = {name: subprocess.Popen(cmd, cwd=ROOT, env=envs[name]) for name, cmd in commands.items()}
     print(f"Tagloop is running on http://{args.host}:{args.port}/ (Ctrl-C stops it)", flush=True)
 
     stopping = False

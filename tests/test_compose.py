@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from trainer.allocator import MODEL_PROCESS_TUNABLES
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {"db", "redis", "api", "worker", "trainer", "web"}
 PYTHON_SERVICES = ("api", "worker", "trainer")
@@ -384,6 +386,22 @@ def test_api_image_installs_no_torch_while_the_ml_image_does(compose: dict[str, 
     assert "requirements-ml.txt" in ml
     assert "torch" in _requirement_names("requirements-ml.txt")
     assert "torch" not in _requirement_names("requirements.txt")
+
+
+def test_the_ml_image_starts_its_processes_with_the_model_allocator_settings(compose: dict[str, Any]) -> None:
+    def env_of(service: str) -> dict[str, str]:
+        pairs = [
+            pair.split("=", 1)
+            for keyword, args in _dockerfile_instructions(_dockerfile(compose, service))
+            if keyword == "ENV"
+            for pair in shlex.split(args)
+        ]
+        return dict(pairs)  # type: ignore[arg-type]
+
+    assert env_of("worker")["GLIBC_TUNABLES"] == MODEL_PROCESS_TUNABLES
+    assert "GLIBC_TUNABLES" not in env_of("api")
+    for service in ("worker", "trainer"):
+        assert "GLIBC_TUNABLES" not in compose["services"][service].get("environment", {})
 
 
 def test_every_path_the_dockerfiles_copy_exists(compose: dict[str, Any]) -> None:

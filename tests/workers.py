@@ -25,11 +25,14 @@ from api.photos.models import Photo
 from api.photos.services import upload_photo
 from tests.conftest import REPO
 from trainer import bundle
+from trainer.allocator import model_process_env
 from trainer.day_zero import ensure_active_model
 
 
 def worker_env(**overrides: str | None) -> dict[str, str]:
-    env = dict(os.environ)
+    """A worker's environment as production starts it: with the model processes' allocator
+    settings."""
+    env = model_process_env(os.environ)
     env.setdefault("DEBUG", "1")
     for key, value in overrides.items():
         if value is None:

@@ -37,7 +37,9 @@ class ModelRuntime:
             if self.tagger is not None and self._refused == wanted:
                 return self.tagger  # already refused; try again only when CURRENT changes
             try:
-                tagger = Tagger.load(folder, wanted, device=settings.TAGGER_DEVICE)
+                tagger = Tagger.load(
+                    folder, wanted, device=settings.TAGGER_DEVICE, cpu_chunk=settings.TAGGER_CPU_CHUNK
+                )
             except Exception as error:  # noqa: BLE001 - any broken bundle must leave the old model serving
                 self._refused = wanted
                 return self._keep(f"version {wanted} refused: {error}", error)

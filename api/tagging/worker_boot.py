@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from api.tagging import services
+from trainer.allocator import MODEL_PROCESS_TUNABLES, started_with_tunables
 
 log = logging.getLogger(__name__)
 _serves_tagging = False
@@ -74,9 +75,16 @@ def load_model_and_beat(**_: Any) -> None:
     runtime = get_runtime()
     worker = services.worker_name()
     try:
-        runtime.current()
+        tagger = runtime.current()
     except Exception:
         log.exception("could not load a model at start-up")
+    else:
+        if tagger.device.type == "cpu" and not started_with_tunables():
+            log.warning(
+                "tagging on the CPU without GLIBC_TUNABLES: each batch will fault its memory in again "
+                "(about 40%% of the CPU here); start the worker with GLIBC_TUNABLES=%s",
+                MODEL_PROCESS_TUNABLES,
+            )
 
     def beat() -> None:
         while True:
