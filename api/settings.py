@@ -18,6 +18,7 @@ from api.config import (
     env_rate,
     env_str,
 )
+from trainer.allocator import CPU_CHUNK
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -157,8 +158,8 @@ TAG_CONFIRMATIONS_REQUIRED = env_int("TAG_CONFIRMATIONS_REQUIRED", 2, minimum=1)
 TAGGER_BATCH_SIZE = env_int("TAGGER_BATCH_SIZE", 16, minimum=1)
 TAGGER_MAX_SUGGESTIONS = env_int("TAGGER_MAX_SUGGESTIONS", 5, minimum=1)
 TAGGER_DEVICE = env_choice("TAGGER_DEVICE", "auto", ["auto", "cpu", "cuda"])
-# Photos per forward pass on a CPU (a GPU takes the whole batch); see trainer/inference.py.
-TAGGER_CPU_CHUNK = env_int("TAGGER_CPU_CHUNK", 4, minimum=1)
+# Photos per forward pass on a CPU (a GPU takes the whole batch); see trainer/allocator.py.
+TAGGER_CPU_CHUNK = env_int("TAGGER_CPU_CHUNK", CPU_CHUNK, minimum=1)
 # Tagging loops side by side in one worker process; 0 picks: one per CPU core (at most 4) on a
 # CPU, one on a GPU or on SQLite.
 TAGGER_LOOPS = env_int("TAGGER_LOOPS", 0, minimum=0)

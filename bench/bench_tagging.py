@@ -44,7 +44,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import REPO, Stack, machine_facts, percentile, rss_mb, tree
 
-from trainer.allocator import model_process_env
+from trainer.allocator import CPU_CHUNK, model_process_env
 
 DB_NAME = "tagloop_bench_tagging"
 REDIS_DB = 13
@@ -258,7 +258,7 @@ def main() -> int:
     parser.add_argument("--latency-photos", type=int, default=30)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--cpu-chunk", type=int, default=4, help="photos per forward pass on a CPU")
+    parser.add_argument("--cpu-chunk", type=int, default=CPU_CHUNK, help="photos per forward pass on a CPU")
     parser.add_argument(
         "--glibc-defaults", action="store_true", help="without the model processes' allocator settings"
     )

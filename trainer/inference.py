@@ -18,6 +18,7 @@ import torch
 from torchvision.transforms import v2 as T
 
 from trainer import bundle
+from trainer.allocator import CPU_CHUNK
 from trainer.backbones import Preprocessing
 from trainer.images import jpeg_decoded_whole, open_for_model
 from trainer.model import TaggerNet, load_net
@@ -64,13 +65,6 @@ class Suggestion:
 class Prediction:
     scores: np.ndarray  # float32, one per tag of the bundle
     embedding: np.ndarray  # float16, the backbone's pooled features
-
-
-# Photos per forward pass on a CPU. Four keep this backbone's largest activation (96 channels at
-# 112x112, 4.8 MB a photo at 224) under the 32 MiB glibc serves from its heap (see
-# trainer/allocator.py); a batch of 16 went through fresh mmap'd pages on every layer. With the
-# allocator settings, two loops ran the model at 63-88 photos/s against 44-46 for whole batches.
-CPU_CHUNK = 4
 
 
 class Tagger:
