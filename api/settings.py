@@ -160,9 +160,9 @@ TAGGER_MAX_SUGGESTIONS = env_int("TAGGER_MAX_SUGGESTIONS", 5, minimum=1)
 TAGGER_DEVICE = env_choice("TAGGER_DEVICE", "auto", ["auto", "cpu", "cuda"])
 # Photos per forward pass on a CPU (a GPU takes the whole batch); see trainer/allocator.py.
 TAGGER_CPU_CHUNK = env_int("TAGGER_CPU_CHUNK", CPU_CHUNK, minimum=1)
-# Tagging loops side by side in one worker process; 0 picks: one per CPU core (at most 4) on a
-# CPU, one on a GPU or on SQLite.
-TAGGER_LOOPS = env_int("TAGGER_LOOPS", 0, minimum=0)
+# Pool processes of a tagging worker started without --concurrency, each one tagging loop; 0
+# picks: one per CPU core (at most 4) on a CPU, one on a GPU. Always one on SQLite.
+TAGGER_PROCESSES = env_int("TAGGER_PROCESSES", 0, minimum=0)
 # A claim older than this means its worker died; the sweep hands the photo to another.
 TAGGER_STALE_CLAIM_SECONDS = env_int("TAGGER_STALE_CLAIM_SECONDS", 600, minimum=10)
 TAGGER_SWEEP_SECONDS = env_int("TAGGER_SWEEP_SECONDS", 60, minimum=5)

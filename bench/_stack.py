@@ -82,6 +82,16 @@ def rss_mb(processes: list[psutil.Process]) -> float:
     return round(total / 2**20, 1)
 
 
+def pss_mb(processes: list[psutil.Process]) -> float:
+    """Proportional set size: pages shared between the processes (libraries, copy-on-write
+    memory of a forked pool) counted once overall, where :func:`rss_mb` counts them in each."""
+    total = 0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            total += process.memory_full_info().pss
+    return round(total / 2**20, 1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -130,9 +140,15 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def worker(self, queues: str, name: str, *, beat: bool = False) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues, "-c", "1",
+    def worker(
+        self, queues: str, name: str, *, beat: bool = False, processes: int | None = 1
+    ) -> subprocess.Popen[bytes]:
+        """A Celery worker; ``processes=None`` leaves its pool's size to it, as production does
+        for the tagging worker."""
+        command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues,
                    "-n", f"{name}@%h", "--without-gossip", "--without-mingle", "-l", "WARNING"]  # fmt: skip
+        if processes is not None:
+            command += ["--concurrency", str(processes)]
         if beat:  # as the trainer runs in production
             command += ["--beat", "--schedule", str(self.work / f"{name}-beat-schedule")]
         return self.start(name, command)

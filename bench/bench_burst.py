@@ -269,7 +269,7 @@ def main() -> int:
         from api.celery import app
 
         tokens = [token_for(User.objects.create_user(username=f"burst{c:02d}")) for c in range(args.clients)]
-        worker = stack.worker("tagging,default", "worker")
+        worker = stack.worker("tagging,default", "worker", processes=None)
         trainer = stack.worker("training", "trainer", beat=True)
         base = stack.web(workers=args.web_workers, threads=args.web_threads)
         wait_for_model(worker, stack)

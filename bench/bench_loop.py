@@ -140,7 +140,7 @@ def main() -> int:
         ensure_active_model(models_dir)
         print("embedding the held-out test split…", flush=True)
         test_x, test_classes = test_embeddings(args.dataset, models_dir)
-        stack.worker("tagging,default", "tagger")
+        stack.worker("tagging,default", "tagger", processes=None)
         stack.worker("training", "trainer")
         base = stack.web()
         app.control.purge()

@@ -5,19 +5,20 @@ and worker memory, on this machine's CPU (or a GPU where one is present).
         --out bench/results/tagging.json
 
 1. Model only: photos already decoded and preprocessed into tensors in memory, fed to the
-   day-zero model in batches, both as one stream with every core's threads and as the worker's
-   plan runs it on a CPU (a stream per core, one thread each); the faster is the ceiling the
-   worker can reach.
-2. End to end: a real Celery worker (``-Q tagging``, one process) on PostgreSQL and Redis tags
-   a backlog of photos stored through the upload service: claim, read the file, decode,
-   preprocess, infer, write tags and embeddings. Timed from the wake-up message to the last
-   photo tagged, with the model already loaded. Runs alternate with model-only runs, and the
-   ratio is the median of each pair's. Target: at least 80% of model-only.
+   day-zero model in batches: as one stream with every core's threads, and as the worker's pool
+   runs it on a CPU (a stream per core, one thread each), both as threads of one process and as
+   forked processes; the fastest is the ceiling the worker can reach.
+2. End to end: a real Celery worker (``-Q tagging``, its pool sized as production sizes it) on
+   PostgreSQL and Redis tags a backlog of photos stored through the upload service: claim, read
+   the file, decode, preprocess, infer, write tags and embeddings. Timed from the wake-up message
+   to the last photo tagged, with the model already loaded. Runs alternate with model-only runs,
+   and the ratio is the median of each pair's. Target: at least 80% of model-only.
 3. Latency: one photo at a time through gunicorn's ``POST /api/photos/``, polling
    ``GET /api/photos/{id}/`` until it reads ``tagged``, with the worker idle in between.
    Target: p50 under 1 s.
-4. Memory: the worker's resident set (parent and pool child) with the model loaded, and its
-   peak while tagging.
+4. Memory: the worker's resident set (parent and pool processes) with the model loaded, and its
+   peak while tagging; also its proportional set (PSS), which counts the pages the processes
+   share (torch's libraries) once.
 
 Both this process (model only) and the worker run with the model processes' allocator settings
 (``trainer/allocator.py``) and ``--cpu-chunk`` photos per forward pass, as production does;
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -42,7 +44,7 @@ import psutil
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stack import REPO, Stack, machine_facts, percentile, rss_mb, tree
+from _stack import REPO, Stack, machine_facts, percentile, pss_mb, rss_mb, tree
 
 from trainer.allocator import CPU_CHUNK, model_process_env
 
@@ -73,14 +75,15 @@ def machine() -> dict[str, Any]:
 
 
 class ModelOnly:
-    """Both ways the worker can run the model on this machine: one stream of batches with every
+    """The ways the worker could run the model on this machine: one stream of batches with every
     core's threads, and the worker's plan on a CPU (one stream per core, one thread each, side by
-    side). The faster is the ceiling end to end is measured against."""
+    side) both as threads of one process and as processes, as the worker's pool runs it. The
+    fastest is the ceiling end to end is measured against."""
 
     def __init__(self, models_dir: Path, files: list[Path], batch: int, cpu_chunk: int):
         import torch
 
-        from api.tagging.worker import loop_plan, usable_cores
+        from api.tagging.pool import pool_size, torch_threads, usable_cores
         from trainer.inference import Tagger
 
         self.tagger = Tagger.load(models_dir, 0, cpu_chunk=cpu_chunk)
@@ -90,30 +93,55 @@ class ModelOnly:
         self.photos, self.batch = len(tensors), batch
         self.batches = [torch.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
         self.cores = usable_cores()
-        streams, threads = loop_plan(device=self.tagger.device, requested=0, cores=self.cores, sqlite=False)
-        self.ways = {"one_stream_all_threads": (1, self.cores), "worker_plan": (streams, threads)}
+        gpu = self.tagger.device.type == "cuda"
+        streams = pool_size(requested=0, cores=self.cores, sqlite=False, gpu=gpu)
+        threads = torch_threads(cores=self.cores, processes=streams)
+        self.ways = {
+            "one_stream_all_threads": (1, self.cores, False),
+            "worker_plan_as_threads": (streams, threads, False),
+            "worker_plan_as_processes": (streams, threads, True),
+        }
+        if streams == 1:  # the same as one stream
+            del self.ways["worker_plan_as_threads"], self.ways["worker_plan_as_processes"]
+        self.forked = {
+            way: _ForkedStreams(self, count, per_stream)
+            for way, (count, per_stream, forked) in self.ways.items()
+            if forked
+        }
         self.rates: dict[str, list[float]] = {way: [] for way in self.ways}
         for way in self.ways:
             self._timed(way)  # warm-up: first-call allocations and kernel choices
 
     def run(self) -> float:
-        """One timed run of each way; returns the faster's photos/s."""
+        """One timed run of each way; returns the fastest's photos/s."""
         for way in self.ways:
             self.rates[way].append(self._timed(way))
         return max(rates[-1] for rates in self.rates.values())
 
+    def shares(self, count: int) -> list[list[Any]]:
+        return [self.batches[i::count] for i in range(count)]
+
+    def run_share(self, share: list[Any]) -> None:
+        for chunk in share:
+            self.tagger.predict_tensors(chunk)
+
     def _timed(self, way: str) -> float:
         import torch
 
-        count, per_stream = self.ways[way]
+        count, per_stream, forked = self.ways[way]
+        if forked:
+            return self.photos / self.forked[way].run()
         torch.set_num_threads(per_stream)
-        shares = [self.batches[i::count] for i in range(count)]
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=count) as pool:
-            list(pool.map(lambda share: [self.tagger.predict_tensors(chunk) for chunk in share], shares))
+            list(pool.map(self.run_share, self.shares(count)))
         rate = self.photos / (time.perf_counter() - started)
         torch.set_num_threads(self.cores)
         return rate
+
+    def close(self) -> None:
+        for streams in self.forked.values():
+            streams.close()
 
     def report(self) -> dict[str, Any]:
         medians = {way: round(statistics.median(r), 2) for way, r in self.rates.items()}
@@ -126,6 +154,7 @@ class ModelOnly:
                 way: {
                     "streams": self.ways[way][0],
                     "threads_each": self.ways[way][1],
+                    "processes": self.ways[way][2],
                     "runs_photos_per_s": [round(r, 2) for r in self.rates[way]],
                     "photos_per_s": medians[way],
                 }
@@ -135,6 +164,46 @@ class ModelOnly:
             "photos_per_s": medians[best],
             "decode_and_preprocess_photos_per_s_one_thread": round(self.photos / self.decode_s, 2),
         }
+
+
+class _ForkedStreams:
+    """Streams in processes forked from this one (the model and the batches are shared copy on
+    write), each running its share of the batches whenever :meth:`run` asks; they wait between."""
+
+    def __init__(self, model: ModelOnly, count: int, threads: int):
+        context = multiprocessing.get_context("fork")
+        self.go = [context.SimpleQueue() for _ in range(count)]
+        self.done = context.SimpleQueue()
+        self.processes = [
+            context.Process(target=self._serve, args=(model, share, threads, go, self.done), daemon=True)
+            for share, go in zip(model.shares(count), self.go, strict=True)
+        ]
+        for process in self.processes:
+            process.start()
+
+    @staticmethod
+    def _serve(model: ModelOnly, share: list[Any], threads: int, go: Any, done: Any) -> None:
+        import torch
+
+        torch.set_num_threads(threads)
+        while go.get():
+            model.run_share(share)
+            done.put(True)
+
+    def run(self) -> float:
+        """Seconds for every stream to run its share once."""
+        started = time.perf_counter()
+        for go in self.go:
+            go.put(True)
+        for _ in self.go:
+            self.done.get()
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        for go in self.go:
+            go.put(False)
+        for process in self.processes:
+            process.join(timeout=30)
 
 
 # ---------------------------------------------------------------- 2-4. with Django, a worker, gunicorn
@@ -296,10 +365,12 @@ def main() -> int:
         print("seeding…", flush=True)
         ids = seed_photos(throughput_files)
         app.control.purge()  # the uploads' wake-ups; the timed runs send their own
-        worker = stack.worker("tagging", "worker")
+        worker = stack.worker("tagging", "worker", processes=None)
         wait_for_model(worker, stack)
         process = psutil.Process(worker.pid)
         result["worker_rss_mb_model_loaded_idle"] = rss_mb(tree(process.pid))
+        result["worker_pss_mb_model_loaded_idle"] = pss_mb(tree(process.pid))
+        result["worker_pool_processes"] = len(tree(process.pid)) - 1
         print("model only and end to end, in turn…", flush=True)
         result["end_to_end"] = alternating(ids, process, model, args.runs)
         result["model_only"] = model.report()
@@ -309,6 +380,7 @@ def main() -> int:
         result["ratio_of_medians"] = round(
             result["end_to_end"]["photos_per_s"] / result["model_only"]["photos_per_s"], 3
         )
+        model.close()
         del model  # its tensors and second copy of the network
         base = stack.web()
         print("latency…", flush=True)
@@ -327,7 +399,9 @@ def main() -> int:
         "each_run_vs_model_only": result["end_to_end"]["runs_vs_model_only"],
         "latency_p50_s": result["latency"]["p50_s"],
         "latency_p95_s": result["latency"]["p95_s"],
+        "worker_pool_processes": result["worker_pool_processes"],
         "worker_rss_mb_idle": result["worker_rss_mb_model_loaded_idle"],
+        "worker_pss_mb_idle": result["worker_pss_mb_model_loaded_idle"],
         "worker_rss_mb_peak": result["end_to_end"]["peak_worker_rss_mb"],
     }
     print(json.dumps(summary, indent=2))

@@ -48,15 +48,16 @@ def main() -> int:
     manage("collectstatic", "--noinput", "-v", "0")
     manage("ensure_admin")
 
-    celery = [PY, "-m", "celery", "-A", "api", "worker", "--loglevel", "INFO", "--concurrency", "1"]
+    celery = [PY, "-m", "celery", "-A", "api", "worker", "--loglevel", "INFO"]
     commands = {
         "web": [
             PY, "-m", "gunicorn", "api.wsgi:application",
             "--bind", f"{args.host}:{args.port}", "--workers", "2", "--threads", "4",
             "--access-logfile", "-", "--timeout", "120",
         ],
+        # Its pool's size is the tagging worker's to pick (TAGGER_PROCESSES): one on SQLite.
         "worker": [*celery, "-Q", "tagging,default", "-n", "worker@%h"],
-        "trainer": [*celery, "-Q", "training", "-n", "trainer@%h", "--beat",
+        "trainer": [*celery, "-Q", "training", "--concurrency", "1", "-n", "trainer@%h", "--beat",
                     "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
     }  # fmt: skip
     # The worker and trainer run the model: glibc reads its allocator settings at their start.

@@ -211,8 +211,10 @@ def test_worker_consumes_the_tagging_queue_and_trainer_the_training_queue(compos
     assert trainer[:4] == ["celery", "-A", "api", "worker"]
     assert "tagging" in _option(worker, "-Q", "--queues").split(",")
     assert _option(trainer, "-Q", "--queues").split(",") == ["training"]
-    # One long task at a time: the model is loaded once per worker process.
-    assert _option(worker, "--concurrency", "-c") == "1"
+    # The tagging worker sizes its own pool (a process per core on a CPU, one on a GPU); the
+    # trainer runs one training at a time.
+    assert not any(arg in {"-c", "--concurrency"} or arg.startswith("--concurrency=") for arg in worker)
+    assert _option(trainer, "--concurrency", "-c") == "1"
     assert "--beat" in trainer or "-B" in trainer, "the trainer runs the periodic schedule"
 
 

@@ -93,14 +93,22 @@ def tagging_events(django_db_setup: None) -> Iterator[TaggingEvents]:
 
 @contextmanager
 def celery_worker(
-    queues: str, *, env: dict[str, str], log: Path, include: str = "tests.celery_probe", beat: bool = False
+    queues: str,
+    *,
+    env: dict[str, str],
+    log: Path,
+    include: str = "tests.celery_probe",
+    beat: bool = False,
+    processes: int | None = 1,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Starts ``celery worker`` consuming ``queues`` (in its own process group, so the pool dies
     with it) and waits until it says it is ready. With ``beat``, it runs the periodic tasks too,
-    as the trainer does in production."""
+    as the trainer does in production; ``processes=None`` leaves the pool's size to the worker."""
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
-    command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues, "-c", "1",
+    command = [sys.executable, "-m", "celery", "-A", "api", "worker", "-Q", queues,
                "-n", name, "-I", include, "--without-gossip", "--without-mingle", "-l", "INFO"]  # fmt: skip
+    if processes is not None:
+        command += ["--concurrency", str(processes)]
     if beat:
         command += ["--beat", "--schedule", str(log.with_suffix(".schedule"))]
     with log.open("w") as out:

@@ -141,10 +141,18 @@ def release_claims(*, worker: str, photo_ids: Sequence[int]) -> int:
     return Photo.objects.filter(pk__in=photo_ids, claimed_by=worker).update(claimed_at=None, claimed_by="")
 
 
+def unclaimed_work(*, active_version: int | None, most: int) -> int:
+    """Photos no worker has claimed yet, uploads and re-tagging together, counted up to ``most``
+    (a bounded count: the backlog may be a whole library)."""
+    pending = _unclaimed_pending().order_by()[:most].count()
+    if pending >= most or active_version is None:
+        return pending
+    stale = retag_due(active_version).filter(claimed_at__isnull=True).order_by()
+    return pending + stale[: most - pending].count()
+
+
 def work_waiting(active_version: int | None) -> bool:
-    if _unclaimed_pending().exists():
-        return True
-    return active_version is not None and retag_due(active_version).filter(claimed_at__isnull=True).exists()
+    return unclaimed_work(active_version=active_version, most=1) > 0
 
 
 # ------------------------------------------------------------------ writing results

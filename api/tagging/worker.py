@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from django.conf import settings
-from django.db import connection, connections
 from django.db.models import F
 from django.utils import timezone
 from PIL import UnidentifiedImageError
@@ -21,8 +20,17 @@ from PIL import UnidentifiedImageError
 from api.photos import storage
 from api.photos.models import Photo
 from api.tagging.models import WorkerStatus
+from api.tagging.pool import claim_size, pool_processes, torch_threads, usable_cores
 from api.tagging.runtime import ModelRuntime
-from api.tagging.services import TaggingResult, apply_results, claim_batch, mark_failed, release_claims
+from api.tagging.services import (
+    TaggingResult,
+    apply_results,
+    claim_batch,
+    mark_failed,
+    release_claims,
+    request_tagging,
+    unclaimed_work,
+)
 from trainer.gpu import gpu_stats
 from trainer.inference import Tagger
 
@@ -59,155 +67,68 @@ def tag_batch(
     return apply_results(worker=worker, results=results, version=tagger.version, backbone=tagger.backbone_id)
 
 
-def loop_plan(*, device: torch.device, requested: int, cores: int, sqlite: bool) -> tuple[int, int]:
-    """How many tagging loops run side by side, and torch's CPU threads for each.
-
-    On a CPU, one loop per core with one thread each: on 2 cores that ran the model at 74-102
-    photos/s against 45-65 for one loop with both threads, and one loop's decoding or database
-    writes no longer stall the other's matrix work (a parallel region waits for its slowest
-    thread). On a GPU one loop feeds the device. SQLite takes one writer at a time, and its claims
-    rely on one loop per worker, so it always gets one loop."""
-    if sqlite:
-        loops = 1
-    elif requested:
-        loops = requested
-    elif device.type == "cuda":
-        loops = 1
-    else:
-        loops = min(cores, 4)
-    return loops, max(1, cores // loops)
-
-
-def usable_cores() -> int:
-    """The cores this process may use: its CPU affinity, lowered by a container's CPU quota."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-    except (OSError, ValueError):
-        return cores
-    if quota == "max":
-        return cores
-    return max(1, min(cores, int(quota) // int(period)))
-
-
 def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
-    """Claims and tags batches until none is left, in up to :func:`loop_plan`'s number of loops;
-    each loop checks for a new model between its batches."""
+    """Claims and tags batches until none is left, checking for a new model between batches.
+
+    In a pool of several processes each runs one such loop with its share of the cores."""
     tagger = runtime.current()
-    loops, threads = loop_plan(
-        device=tagger.device,
-        requested=settings.TAGGER_LOOPS,
-        cores=usable_cores(),
-        sqlite=connection.vendor == "sqlite",
-    )
+    processes = pool_processes()
     previous = torch.get_num_threads()
-    # The intra-op pool is shared: new threads take this too. An operator's OMP_NUM_THREADS wins.
+    # An operator's OMP_NUM_THREADS wins.
     if tagger.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(torch_threads(cores=usable_cores(), processes=processes))
     try:
-        if loops == 1:
-            total = _tag_loop(worker=worker, runtime=runtime, on_full_batch=None, decode_ahead=True)
-        else:
-            total = _GrowingLoops(loops, worker=worker, runtime=runtime).run()
+        total = _tag_loop(worker=worker, runtime=runtime, processes=processes)
     finally:
         torch.set_num_threads(previous)
     heartbeat(worker=worker, runtime=runtime, tagged=0)
     return total
 
 
-class _GrowingLoops:
-    """Loops that start one another. The first runs on the calling thread (and its database
-    connection); a loop that claims a full batch (more work is likely waiting) starts another on
-    a pool thread while fewer than ``most`` run; a loop that finds nothing ends. A burst that
-    arrives photo by photo thus gets more loops as its backlog grows. A loop that fails gives its
-    claims back and the others go on; the first failure is raised once all have ended."""
-
-    def __init__(self, most: int, *, worker: str, runtime: ModelRuntime):
-        self.most, self.worker, self.runtime = most, worker, runtime
-        self.running = 1  # the calling thread's
-        self.started: list[Future[int]] = []
-        self.lock = threading.Lock()
-        self.pool = ThreadPoolExecutor(max_workers=most - 1, thread_name_prefix="tagging")
-
-    def run(self) -> int:
-        total, errors = 0, []
-        with self.pool:
-            try:
-                total += self._loop()
-            except Exception as error:  # noqa: BLE001 - raised below, once the other loops ended
-                errors.append(error)
-            seen = 0
-            while True:
-                # A loop starts others before it ends, so once the last one listed has ended, no
-                # more can appear (and the pool is still open for any that does).
-                with self.lock:
-                    if seen == len(self.started):
-                        break
-                    loop = self.started[seen]
-                seen += 1
-                try:
-                    total += loop.result()
-                except Exception as error:  # noqa: BLE001 - as above
-                    errors.append(error)
-        if errors:
-            raise errors[0]
-        return total
-
-    def grow(self) -> None:
-        with self.lock:
-            if self.running < self.most:
-                self.running += 1
-                self.started.append(self.pool.submit(self._on_pool_thread))
-
-    def _loop(self) -> int:
-        try:
-            return _tag_loop(
-                worker=self.worker, runtime=self.runtime, on_full_batch=self.grow, decode_ahead=False
-            )
-        except Exception:
-            log.exception("a tagging loop failed; its claims were given back")
-            raise
-        finally:
-            with self.lock:
-                self.running -= 1
-
-    def _on_pool_thread(self) -> int:
-        try:
-            return self._loop()
-        finally:
-            connections.close_all()  # this thread's own connection; PostgreSQL would keep it open
+@dataclass
+class _Claimed:
+    photos: list[Photo]
+    tagger: Tagger  # decodes them and runs them, so a new model never gets the old one's pixels
+    decoding: Future[list[torch.Tensor | Exception]]
+    more_waiting: bool  # photos were left unclaimed for the pool's other processes
 
 
-def _tag_loop(
-    *, worker: str, runtime: ModelRuntime, on_full_batch: Callable[[], None] | None, decode_ahead: bool
-) -> int:
-    """One loop. With ``decode_ahead`` the next batch is claimed and decoded on a thread while this
-    one runs through the model (Pillow and torch both release the GIL), so CPU decoding overlaps
-    a GPU's work. Loops side by side decode in turn instead: the other loops keep the cores busy,
-    and a batch claimed ahead would sit idle at the end of the backlog while another loop has
-    nothing left to do. If the loop fails, the photos it holds go back to the queue at once."""
+def _tag_loop(*, worker: str, runtime: ModelRuntime, processes: int) -> int:
+    """One loop. Alone (``processes`` 1), it claims and decodes its next batch on a thread while
+    this one runs through the model (Pillow and torch both release the GIL), so CPU decoding
+    overlaps a GPU's work. In a pool of several processes it decodes in turn instead: the other
+    processes keep the cores busy, and a batch claimed ahead would sit idle at the end of the
+    backlog while another process has nothing left to do. A claim that leaves work waiting sends
+    a wake-up, which an idle process of the pool takes, so a burst that arrives photo by photo
+    gets more loops as its backlog grows. If the loop fails, the photos it holds go back to the
+    queue at once."""
+    decode_ahead = processes == 1
     total = 0
     current: Sequence[Photo] = ()  # claimed by this loop, not written yet
-    ahead = None
+    ahead: _Claimed | None = None
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as decoder:
-            ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
+            ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder, processes=processes)
             while ahead is not None:
-                current, tagger, decoding = ahead
-                ahead = None  # its photos are ``current`` now
-                if on_full_batch and len(current) == settings.TAGGER_BATCH_SIZE:
-                    on_full_batch()
-                decoded = decoding.result()
+                claimed, ahead = ahead, None
+                current = claimed.photos
+                if claimed.more_waiting:
+                    request_tagging()
+                decoded = claimed.decoding.result()
                 if decode_ahead:
-                    ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
-                done = tag_batch(current, tagger=tagger, worker=worker, decoded=decoded)
+                    ahead = _claim_and_decode(
+                        worker=worker, runtime=runtime, decoder=decoder, processes=processes
+                    )
+                done = tag_batch(current, tagger=claimed.tagger, worker=worker, decoded=decoded)
                 current = ()
                 total += done
                 _count(worker=worker, runtime=runtime, tagged=done)
                 if not decode_ahead:
-                    ahead = _claim_and_decode(worker=worker, runtime=runtime, decoder=decoder)
+                    ahead = _claim_and_decode(
+                        worker=worker, runtime=runtime, decoder=decoder, processes=processes
+                    )
     except Exception:
-        unwritten = [*current, *(ahead[0] if ahead else ())]
+        unwritten = [*current, *(ahead.photos if ahead else ())]
         with contextlib.suppress(Exception):  # the database may be what failed: the sweep frees them
             release_claims(worker=worker, photo_ids=[p.pk for p in unwritten])
         raise
@@ -225,16 +146,21 @@ def _count(*, worker: str, runtime: ModelRuntime, tagged: int) -> None:
 
 
 def _claim_and_decode(
-    *, worker: str, runtime: ModelRuntime, decoder: ThreadPoolExecutor
-) -> tuple[list[Photo], Tagger, Future[list[torch.Tensor | Exception]]] | None:
-    """The next batch, claimed now and decoding in the background; None when none is left.
-    It is decoded and later run by the same model, so a switch of model between the two
-    never mixes one model's preprocessing with another's weights."""
+    *, worker: str, runtime: ModelRuntime, decoder: ThreadPoolExecutor, processes: int
+) -> _Claimed | None:
+    """The next batch, claimed now and decoding in the background; None when none is left. In a
+    pool on a CPU, claims shrink to an even share as the backlog runs out (:func:`claim_size`)."""
     tagger = runtime.current()
-    photos = claim_batch(worker=worker, size=settings.TAGGER_BATCH_SIZE, active_version=tagger.version)
+    size, more_waiting = settings.TAGGER_BATCH_SIZE, False
+    if processes > 1:
+        waiting = unclaimed_work(active_version=tagger.version, most=size * processes)
+        if tagger.device.type == "cpu":
+            size = claim_size(batch=size, waiting=waiting, processes=processes, smallest=tagger.cpu_chunk)
+        more_waiting = waiting > size
+    photos = claim_batch(worker=worker, size=size, active_version=tagger.version)
     if not photos:
         return None
-    return photos, tagger, decoder.submit(tagger.decode_sources, _sources(photos))
+    return _Claimed(photos, tagger, decoder.submit(tagger.decode_sources, _sources(photos)), more_waiting)
 
 
 def heartbeat(*, worker: str, runtime: ModelRuntime, tagged: int) -> None:

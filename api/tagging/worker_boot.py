@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from api.tagging import services
+from api.tagging.pool import configured_pool_size, remember_pool_processes, usable_cores
 from trainer.allocator import MODEL_PROCESS_TUNABLES, started_with_tunables
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,15 @@ def remember_queues(
         queues = queues.split(",")
     _serves_tagging = "tagging" in queues
     _serves_training = "training" in queues
-    concurrency = (options or {}).get("concurrency") or getattr(conf, "worker_concurrency", None)
+    concurrency = (options or {}).get("concurrency")
+    if _serves_tagging and not concurrency and conf is not None:
+        # Read by Celery after this signal, when the command line gave no --concurrency.
+        conf.worker_concurrency = configured_pool_size()
+    concurrency = concurrency or getattr(conf, "worker_concurrency", None)
     _one_pool_process = str(concurrency) == "1"
+    if _serves_tagging:
+        # Celery's own "auto" sizes the pool to the usable cores.
+        remember_pool_processes(usable_cores() if str(concurrency) == "auto" else int(concurrency or 1))
 
 
 def _fail_interrupted_runs() -> None:
