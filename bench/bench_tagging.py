@@ -31,6 +31,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import random
 import statistics
 import subprocess
@@ -173,7 +174,7 @@ class _ForkedStreams:
     def __init__(self, model: ModelOnly, count: int, threads: int):
         context = multiprocessing.get_context("fork")
         self.go = [context.SimpleQueue() for _ in range(count)]
-        self.done = context.SimpleQueue()
+        self.done: multiprocessing.Queue[bool] = context.Queue()
         self.processes = [
             context.Process(target=self._serve, args=(model, share, threads, go, self.done), daemon=True)
             for share, go in zip(model.shares(count), self.go, strict=True)
@@ -196,7 +197,10 @@ class _ForkedStreams:
         for go in self.go:
             go.put(True)
         for _ in self.go:
-            self.done.get()
+            try:
+                self.done.get(timeout=600)
+            except queue.Empty:
+                raise SystemExit("a model-only stream process died or hung") from None
         return time.perf_counter() - started
 
     def close(self) -> None:
@@ -229,11 +233,13 @@ def reset_to_pending(ids: list[int]) -> None:
 
 
 def wait_for_model(worker: subprocess.Popen[bytes], stack: Stack) -> None:
+    """Until every pool process of the worker has loaded the model (each beats once it has)."""
     from api.tagging.models import WorkerStatus
 
     deadline = time.monotonic() + 180
-    # The heartbeat starts once the pool process has loaded the model.
-    while not WorkerStatus.objects.filter(model_version__isnull=False).exists():
+    while len(pool := tree(worker.pid)[1:]) == 0 or WorkerStatus.objects.filter(
+        model_version__isnull=False
+    ).count() < len(pool):
         if worker.poll() is not None or time.monotonic() > deadline:
             raise SystemExit(f"the worker did not start:\n{stack.log('worker')}")
         time.sleep(0.2)

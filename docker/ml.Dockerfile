@@ -29,4 +29,5 @@ COPY trainer/ trainer/
 COPY manage.py ./
 
 USER app
-CMD ["celery", "-A", "api", "worker", "-Q", "tagging,default", "--concurrency", "1"]
+# No --concurrency: the tagging worker sizes its pool itself (TAGGER_PROCESSES).
+CMD ["celery", "-A", "api", "worker", "-Q", "tagging,default"]

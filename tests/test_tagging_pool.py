@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from billiard import cpu_count
+from celery.utils.sysinfo import cpu_budget
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils import timezone
@@ -110,32 +112,66 @@ def test_a_tagging_worker_started_without_concurrency_sizes_its_pool_from_the_se
 def test_a_concurrency_on_the_command_line_wins_and_other_workers_are_left_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(settings, "TAGGER_PROCESSES", 3)
-    conf = _boot(monkeypatch, queues="tagging", concurrency=1)
+    monkeypatch.setattr(settings, "TAGGER_PROCESSES", 2)
+    conf = _boot(monkeypatch, queues="tagging", concurrency=3)
     assert conf.worker_concurrency is None
-    assert pool.pool_processes() == 1
+    assert pool.pool_processes() == 3
     trainer = _boot(monkeypatch, queues="training", concurrency=None)
     assert trainer.worker_concurrency is None
 
 
+def test_the_pool_size_is_read_as_celery_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    _boot(monkeypatch, queues="tagging", concurrency="auto")
+    assert pool.pool_processes() == cpu_budget(use_cgroup_quota=True).count
+    _boot(monkeypatch, queues="tagging", concurrency="a few")
+    assert pool.pool_processes() == cpu_count()  # Celery's fallback too
+
+
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_two_pool_processes_share_a_backlog_each_photo_tagged_once_from_one_wake_up(
+def test_a_pool_of_three_shares_a_backlog_each_photo_tagged_once_from_one_wake_up(
     shared_fs: Path, alice: User, tmp_path: Path, tagging_events: TaggingEvents
 ) -> None:
     photos = [upload_photo(owner=alice, data=image_bytes(color=(n, 90, 255 - n))) for n in range(0, 240, 10)]
-    env = env_for_test_database(shared_fs, TAGGER_PROCESSES="2", TAGGER_BATCH_SIZE="2")
+    # Three, not this machine's core count: Celery's own default would give as many.
+    env = env_for_test_database(shared_fs, TAGGER_PROCESSES="3", TAGGER_BATCH_SIZE="2")
     with celery_worker("tagging", env=env, log=tmp_path / "worker.log", processes=None):
         wait_until(
             lambda: not Photo.objects.exclude(status="tagged").exists(), timeout=120, what="the backlog"
         )
         events = tagging_events()
         assert sorted(event.photo for event in events) == sorted(p.pk for p in photos)
-        # The uploads sent one wake-up; the process that took it claimed a full batch and woke
-        # its sibling, which tagged photos too.
-        assert len({event.worker for event in events}) == 2
-        processes = WorkerStatus.objects.filter(model_version__isnull=False, device="cpu")
-        assert {status.name for status in processes} == {event.worker for event in events}
+        # The uploads sent one wake-up; the process that took it left work waiting and woke
+        # another, which tagged photos too.
+        assert len({event.worker for event in events}) >= 2
+        # Each pool process loaded the model and beats.
+        loaded = WorkerStatus.objects.filter(model_version__isnull=False, device="cpu")
+        wait_until(lambda: loaded.count() == 3, what="three pool processes")
+        assert {event.worker for event in events} <= {status.name for status in loaded}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_pool_a_loop_wakes_another_once_and_claims_shares_as_the_backlog_ends(
+    shared_fs: Path, alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = [upload_photo(owner=alice, data=image_bytes(color=(20 * n, 9, 9))) for n in range(12)]
+    monkeypatch.setattr(settings, "TAGGER_BATCH_SIZE", 8)
+    wake_ups: list[None] = []
+    monkeypatch.setattr(worker, "request_tagging", lambda: wake_ups.append(None))
+    sizes: list[int] = []
+    claim = worker.claim_batch
+
+    def recorded_claim(*, size: int, **kwargs: Any) -> list[Photo]:
+        sizes.append(size)
+        return claim(size=size, **kwargs)
+
+    monkeypatch.setattr(worker, "claim_batch", recorded_claim)
+    assert get_runtime().current().cpu_chunk == 4
+
+    assert worker._tag_loop(worker="w", runtime=get_runtime(), processes=2) == len(photos)
+    # Half of 12; then a forward pass's 4 with 6 and then 2 left; then the claim that finds none.
+    assert sizes == [6, 4, 4, 4]
+    assert len(wake_ups) == 1
 
 
 @pytest.mark.django_db(transaction=True)

@@ -25,7 +25,7 @@ def pool_size(*, requested: int, cores: int, sqlite: bool, gpu: bool) -> int:
     On a CPU one per core (at most four), each running one tagging loop with one torch thread.
     Processes rather than threads in one process: with two loops as threads the other loop's
     Python (database writes, decoding's set-up) held the GIL while a finished operator waited to
-    start the next, and the cores sat idle 6-9% of an end-to-end run against 2-5% as processes.
+    start the next, and the cores sat idle 6-9% of an end-to-end run against 1-5% as processes.
     A GPU is fed by one process. SQLite takes one writer at a time, so it always gets one."""
     if sqlite:
         return 1

@@ -98,11 +98,13 @@ def _tag_loop(*, worker: str, runtime: ModelRuntime, processes: int) -> int:
     this one runs through the model (Pillow and torch both release the GIL), so CPU decoding
     overlaps a GPU's work. In a pool of several processes it decodes in turn instead: the other
     processes keep the cores busy, and a batch claimed ahead would sit idle at the end of the
-    backlog while another process has nothing left to do. A claim that leaves work waiting sends
-    a wake-up, which an idle process of the pool takes, so a burst that arrives photo by photo
-    gets more loops as its backlog grows. If the loop fails, the photos it holds go back to the
-    queue at once."""
+    backlog while another process has nothing left to do. The first claim that leaves work
+    waiting sends a wake-up, which an idle process of the pool takes; that one does the same, so
+    the pool joins in one by one. Only the first: while every process is busy a wake-up waits in
+    the queue, and one per claim would leave a pile of them to be taken for nothing. If the loop
+    fails, the photos it holds go back to the queue at once."""
     decode_ahead = processes == 1
+    woke_another = False
     total = 0
     current: Sequence[Photo] = ()  # claimed by this loop, not written yet
     ahead: _Claimed | None = None
@@ -112,8 +114,9 @@ def _tag_loop(*, worker: str, runtime: ModelRuntime, processes: int) -> int:
             while ahead is not None:
                 claimed, ahead = ahead, None
                 current = claimed.photos
-                if claimed.more_waiting:
+                if claimed.more_waiting and not woke_another:
                     request_tagging()
+                    woke_another = True
                 decoded = claimed.decoding.result()
                 if decode_ahead:
                     ahead = _claim_and_decode(

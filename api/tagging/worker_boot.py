@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from typing import Any
 
+from billiard import cpu_count
 from celery.signals import celeryd_init, worker_process_init, worker_ready
+from celery.utils.sysinfo import cpu_budget
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 from api.tagging import services
-from api.tagging.pool import configured_pool_size, remember_pool_processes, usable_cores
+from api.tagging.pool import configured_pool_size, pool_processes, remember_pool_processes
 from trainer.allocator import MODEL_PROCESS_TUNABLES, started_with_tunables
 
 log = logging.getLogger(__name__)
@@ -41,8 +44,27 @@ def remember_queues(
     concurrency = concurrency or getattr(conf, "worker_concurrency", None)
     _one_pool_process = str(concurrency) == "1"
     if _serves_tagging:
-        # Celery's own "auto" sizes the pool to the usable cores.
-        remember_pool_processes(usable_cores() if str(concurrency) == "auto" else int(concurrency or 1))
+        remember_pool_processes(_pool_size_celery_starts(concurrency))
+        if "TAGGER_LOOPS" in os.environ:
+            log.warning(
+                "TAGGER_LOOPS is no longer read: the pool's processes are the loops (TAGGER_PROCESSES)"
+            )
+        if pool_processes() > 1 and connections["default"].vendor == "sqlite":
+            log.warning(
+                "%s tagging processes on SQLite: it takes one writer at a time, so expect "
+                "'database is locked' retries; leave --concurrency out to get one",
+                pool_processes(),
+            )
+
+
+def _pool_size_celery_starts(concurrency: Any) -> int:
+    """The pool Celery forks for ``concurrency``, as its own rules read it."""
+    if str(concurrency).strip().lower() == "auto":
+        return cpu_budget(use_cgroup_quota=True).count
+    try:
+        return max(1, int(concurrency))
+    except (TypeError, ValueError):
+        return cpu_count()  # Celery's fallback for a value it cannot read
 
 
 def _fail_interrupted_runs() -> None:
