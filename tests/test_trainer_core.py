@@ -296,7 +296,7 @@ def tag(times):
     for _ in range(times):
         tagger.predict_tensors(batch)
 
-def two_loops(times):  # as a worker runs on two cores
+def two_loops(times):  # two threads on one arena: the hardest case for reuse
     loops = [threading.Thread(target=tag, args=(times,)) for _ in range(2)]
     for loop in loops:
         loop.start()

@@ -24,14 +24,16 @@ from trainer.allocator import MODEL_PROCESS_TUNABLES, started_with_tunables
 log = logging.getLogger(__name__)
 _serves_tagging = False
 _serves_training = False
-_one_pool_process = False
 
 
 @celeryd_init.connect
 def remember_queues(
     sender: Any = None, conf: Any = None, options: dict[str, Any] | None = None, **_: Any
 ) -> None:
-    global _serves_tagging, _serves_training, _one_pool_process
+    """What this worker serves, and the size of the pool it is about to fork (which its pool
+    processes inherit, see :func:`api.tagging.pool.pool_processes`). A tagging worker whose
+    command line gives no --concurrency sizes its pool here, before Celery reads the setting."""
+    global _serves_tagging, _serves_training
     queues = (options or {}).get("queues") or []
     if isinstance(queues, str):
         queues = queues.split(",")
@@ -39,22 +41,23 @@ def remember_queues(
     _serves_training = "training" in queues
     concurrency = (options or {}).get("concurrency")
     if _serves_tagging and not concurrency and conf is not None:
-        # Read by Celery after this signal, when the command line gave no --concurrency.
         conf.worker_concurrency = configured_pool_size()
-    concurrency = concurrency or getattr(conf, "worker_concurrency", None)
-    _one_pool_process = str(concurrency) == "1"
+    remember_pool_processes(
+        _pool_size_celery_starts(concurrency or getattr(conf, "worker_concurrency", None))
+    )
     if _serves_tagging:
-        remember_pool_processes(_pool_size_celery_starts(concurrency))
-        if "TAGGER_LOOPS" in os.environ:
-            log.warning(
-                "TAGGER_LOOPS is no longer read: the pool's processes are the loops (TAGGER_PROCESSES)"
-            )
-        if pool_processes() > 1 and connections["default"].vendor == "sqlite":
-            log.warning(
-                "%s tagging processes on SQLite: it takes one writer at a time, so expect "
-                "'database is locked' retries; leave --concurrency out to get one",
-                pool_processes(),
-            )
+        _warn_about_pool_settings()
+
+
+def _warn_about_pool_settings() -> None:
+    if "TAGGER_LOOPS" in os.environ:
+        log.warning("TAGGER_LOOPS is no longer read: the pool's processes are the loops (TAGGER_PROCESSES)")
+    if pool_processes() > 1 and connections["default"].vendor == "sqlite":
+        log.warning(
+            "%s tagging processes on SQLite: it takes one writer at a time, so expect "
+            "'database is locked' retries; leave --concurrency out to get one",
+            pool_processes(),
+        )
 
 
 def _pool_size_celery_starts(concurrency: Any) -> int:
@@ -91,7 +94,7 @@ def recover_training_in_a_new_pool_process(**_: Any) -> None:
     """The OOM killer picks the pool process that trains, not the trainer, and Celery forks a new
     one: with a single pool process (as the trainer runs), a new one means the run in progress
     died with the one before."""
-    if _serves_training and _one_pool_process:
+    if _serves_training and pool_processes() == 1:
         _fail_interrupted_runs()
 
 
