@@ -1,6 +1,7 @@
 """The Celery app shared by the tagging worker, the trainer and the web process (which only sends)."""
 
 import os
+from collections.abc import Mapping
 
 from celery import Celery
 from kombu import Exchange, Queue
@@ -20,3 +21,11 @@ app.autodiscover_tasks()
 def ping() -> str:
     """Answers so that health checks and tests can see a worker consume from a queue."""
     return "pong"
+
+
+def served_queues(options: Mapping[str, object] | None) -> set[str]:
+    """The queues a starting worker consumes, from the options its ``celeryd_init`` signal gets
+    (``-Q tagging,default`` arrives as a string or a list)."""
+    queues = (options or {}).get("queues") or []
+    names = queues.split(",") if isinstance(queues, str) else queues
+    return {str(name) for name in names} if isinstance(names, list | tuple | set) else set()

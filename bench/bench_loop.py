@@ -40,13 +40,13 @@ def held_out_scores(models_dir: Path, test_x: np.ndarray, test_classes: np.ndarr
 
     version = bundle.current_version(models_dir)
     manifest = bundle.verify(models_dir, version)  # type: ignore[arg-type]
-    if manifest["head"]["kind"] != "sigmoid":
+    if manifest.head.kind != "sigmoid":
         return {"version": version, "top1": 0.0, "map": 0.0, "tags": 0}
-    head = bundle.load_tensors(models_dir, version, "head.safetensors")  # type: ignore[arg-type]
-    scores = sigmoid_scores(head["weight"], head["bias"], test_x)
-    tags = np.array(manifest["tags"])
+    weight, bias = bundle.load_head(models_dir, manifest)
+    scores = sigmoid_scores(weight, bias, test_x)
+    tags = np.array(manifest.tags)
     labels = (test_classes[:, None] == tags[None, :]).astype(np.float32)
-    _SCORES[version] = (list(manifest["tags"]), scores)  # type: ignore[index]
+    _SCORES[version] = (list(manifest.tags), scores)  # type: ignore[index]
     return {
         "version": version,
         "top1": round(float((tags[scores.argmax(axis=1)] == test_classes).mean()), 4),

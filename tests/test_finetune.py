@@ -14,17 +14,18 @@ import torch
 from django.contrib.auth.models import User
 from PIL import Image
 
-from api.photos import storage
+from api import volume
 from api.photos.models import Photo
 from api.photos.services import upload_photo
 from api.tags.services import add_tag
-from api.training import services
+from api.training import runs
+from api.training.pipeline import execute_run
 from api.training.models import ModelVersion, TrainingRun
 from trainer import bundle
 from trainer.backbones import get_backbone
 from trainer.day_zero import ensure_active_model
 from trainer.inference import Tagger
-from trainer.model import BACKBONE_FILE
+from trainer.manifest import BACKBONE_FILE
 
 pytestmark = pytest.mark.django_db
 
@@ -58,10 +59,10 @@ def finetuning(settings: Any, shared_fs: Path) -> Path:
 
 
 def run_now() -> TrainingRun:
-    run = services.start_run(trigger="command", enqueue=False)
-    claimed = services.claim_run(run.pk)
+    run = runs.start_run(trigger="command", enqueue=False)
+    claimed = runs.claim_run(run.pk)
     assert claimed is not None
-    return services.execute_run(claimed)
+    return execute_run(claimed)
 
 
 def test_a_fine_tuned_model_carries_its_backbone_and_workers_serve_it(
@@ -73,7 +74,7 @@ def test_a_fine_tuned_model_carries_its_backbone_and_workers_serve_it(
 
     assert run.status == "succeeded", run.error
     manifest = bundle.verify(finetuning, 1)
-    assert manifest["backbone"]["weights"] == BACKBONE_FILE and manifest["backbone"]["tuned"] == "v1"
+    assert manifest.backbone.weights == BACKBONE_FILE and manifest.backbone.tuned == "v1"
     assert ModelVersion.objects.get(version=1).backbone == "efficientnet_lite0+v1"
     # The head's epochs, then the fine-tuning epochs after them on the same curve.
     tuned = [c for c in run.curves if c.get("stage") == "fine-tuning"]
@@ -89,7 +90,7 @@ def test_a_fine_tuned_model_carries_its_backbone_and_workers_serve_it(
     tagger = Tagger.load(finetuning, 1, device="cpu")
     assert tagger.backbone_id == "efficientnet_lite0+v1"  # its embeddings are stored apart
     for photo in photos[:3]:
-        prediction = tagger.predict_sources([storage.original_path(photo.content_hash, photo.file_ext)])[0]
+        prediction = tagger.predict_sources([volume.original_path(photo.content_hash, photo.file_ext)])[0]
         assert not isinstance(prediction, Exception)
         assert tagger.tags[int(np.argmax(prediction.scores))] == photo.photo_tags.get().tag.name
 

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from api.photos import storage
+from api import volume
 from api.photos.models import Photo
 from tests.conftest import REPO, client_for, image_bytes, upload
 
@@ -38,7 +38,7 @@ def test_a_photo_file_is_served_with_its_real_type_and_no_sniffing(alice: User) 
 
 def test_a_private_original_cannot_be_fetched_by_its_path_on_disk(alice: User, shared_fs: Path) -> None:
     photo = Photo.objects.get(pk=upload(client_for(alice), image_bytes(), visibility="private").json()["id"])
-    relative = storage.relative(storage.original_path(photo.content_hash, photo.file_ext))
+    relative = volume.relative(volume.original_path(photo.content_hash, photo.file_ext))
     assert (shared_fs / relative).exists()
 
     for guess in (f"/static/{relative}", f"/shared_fs/{relative}", f"/protected/{relative}", f"/{relative}"):

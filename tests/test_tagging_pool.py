@@ -91,8 +91,7 @@ def test_unclaimed_work_counts_uploads_and_re_tagging_up_to_a_bound(shared_fs: P
 
 def _boot(monkeypatch: pytest.MonkeyPatch, *, queues: str, concurrency: Any) -> SimpleNamespace:
     """What a worker's start-up signal leaves: its Celery settings, as the signal changed them."""
-    for name in ("_serves_tagging", "_serves_training"):
-        monkeypatch.setattr(worker_boot, name, getattr(worker_boot, name))
+    monkeypatch.setattr(worker_boot, "_serves_tagging", worker_boot._serves_tagging)
     monkeypatch.setattr(pool, "_pool_processes", pool.pool_processes())
     conf = SimpleNamespace(worker_concurrency=None)
     worker_boot.remember_queues(conf=conf, options={"queues": queues, "concurrency": concurrency})

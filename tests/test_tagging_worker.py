@@ -20,7 +20,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from api.celery import app
-from api.photos import storage
+from api import volume
 from api.photos.models import Photo
 from api.photos.services import upload_photo
 from api.tagging import services
@@ -231,7 +231,7 @@ def test_one_unreadable_photo_fails_alone_and_the_batch_goes_on(
 ) -> None:
     good = photo_nobody_can_claim(alice, image_bytes(color=(10, 20, 30)))
     bad = photo_nobody_can_claim(alice, image_bytes(color=(30, 20, 10)))
-    storage.original_path(bad.content_hash, bad.file_ext).write_bytes(b"\xff\xd8 broken on disk")
+    volume.original_path(bad.content_hash, bad.file_ext).write_bytes(b"\xff\xd8 broken on disk")
 
     sweep.delay()
 

@@ -22,7 +22,7 @@ from trainer.day_zero import ensure_active_model
 from trainer.imagenet import readable_tag
 from trainer.images import jpeg_decoded_whole, open_for_model
 from trainer.inference import Prediction, Tagger
-from trainer.model import HEAD_FILE
+from trainer.manifest import HEAD_FILE, BackboneRef, HeadSpec, Manifest
 
 FIXTURES = REPO / "tests" / "fixtures"
 CAT_CLASSES = {"tabby", "tiger_cat", "persian_cat", "siamese_cat", "egyptian_cat"}
@@ -40,21 +40,19 @@ def day_zero(models_dir: Path) -> Tagger:
     return Tagger.load(models_dir, 0, device="cpu")
 
 
-def publish_head(models_dir: Path, version: int, tags: list[str], bias: list[float], **extra: object) -> None:
+def publish_head(models_dir: Path, version: int, tags: list[str], bias: list[float]) -> None:
     """A trained-style bundle: a sigmoid head whose biases decide the scores."""
     weight = torch.zeros(len(tags), 1280)
-    manifest = {
-        "version": version,
-        "backbone": {"id": DEFAULT_BACKBONE, "embedding_dim": 1280, "weights": "package"},
-        "preprocessing": get_backbone(DEFAULT_BACKBONE).preprocessing.to_dict(),
-        "head": {"kind": "sigmoid", "file": HEAD_FILE},
-        "tags": tags,
-        "thresholds": [0.5] * len(tags),
-        "metrics": {},
-        "parent_version": 0,
-        **extra,
-    }
-    bundle.publish(models_dir, manifest, {HEAD_FILE: {"weight": weight, "bias": torch.tensor(bias)}})
+    manifest = Manifest(
+        version=version,
+        backbone=BackboneRef(id=DEFAULT_BACKBONE, embedding_dim=1280),
+        preprocessing=get_backbone(DEFAULT_BACKBONE).preprocessing,
+        head=HeadSpec(kind="sigmoid"),
+        tags=tags,
+        thresholds=[0.5] * len(tags),
+        parent_version=0,
+    )
+    bundle.publish(models_dir, manifest, head={"weight": weight, "bias": torch.tensor(bias)})
 
 
 class TestTheOfflineBackbone:
@@ -125,7 +123,7 @@ class TestPreprocessing:
     def test_the_transform_comes_from_the_manifest(self, models_dir: Path) -> None:
         manifest = bundle.read_manifest(models_dir, 0)
 
-        assert manifest["preprocessing"] == {
+        assert manifest.preprocessing.to_dict() == {
             "resize": 256,
             "crop": 224,
             "interpolation": "bicubic",
@@ -226,9 +224,9 @@ class TestBundles:
         assert bundle.current_version(models_dir) == 0
         assert ensure_active_model(models_dir) == 0
         manifest = bundle.verify(models_dir, 0)
-        assert manifest["head"]["kind"] == "softmax_classes"
-        assert "tabby" in manifest["tags"] and "great_white_shark" in manifest["tags"]
-        assert len(set(manifest["tags"])) == len(manifest["tags"])
+        assert manifest.head.kind == "softmax_classes"
+        assert "tabby" in manifest.tags and "great_white_shark" in manifest.tags
+        assert len(set(manifest.tags)) == len(manifest.tags)
 
     def test_readable_tags_follow_the_tag_name_rule(self) -> None:
         assert readable_tag("great white shark") == "great_white_shark"
@@ -242,7 +240,7 @@ class TestBundles:
         assert bundle.current_version(tmp_path) == 1
         assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary leftovers
         manifest = bundle.verify(tmp_path, 1)
-        assert manifest["tags"] == ["a", "b"] and set(manifest["checksums"]) == {HEAD_FILE}
+        assert manifest.tags == ["a", "b"] and set(manifest.checksums) == {HEAD_FILE}
 
     def test_a_published_version_is_never_overwritten(self, tmp_path: Path) -> None:
         models = tmp_path / "models"
@@ -250,7 +248,7 @@ class TestBundles:
 
         with pytest.raises(bundle.BundleError, match="already published"):
             publish_head(models, 1, ["z"], [1.0])
-        assert bundle.read_manifest(models, 1)["tags"] == ["a"]
+        assert bundle.read_manifest(models, 1).tags == ["a"]
         assert [p.name for p in models.iterdir()] == ["1"]
 
     def test_a_damaged_weight_file_is_refused_with_a_clear_error(self, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from api.celery import app
-from api.training import services
+from api.training import runs
 from api.training.models import TrainingRun
 from tests.test_training import separable_photos
 from tests.workers import celery_worker, env_for_test_database, kill_hard, module_fs, shared_fs, wait_until
@@ -34,7 +34,7 @@ def test_a_trainer_killed_mid_run_leaves_no_bundle_and_a_failed_run_and_the_next
     endless = env_for_test_database(shared_fs, MIN_PHOTOS_PER_TAG="4", TRAIN_MAX_EPOCHS="1000000",
                                     TRAIN_PATIENCE="1000000")  # fmt: skip
     with celery_worker("training", env=endless, log=tmp_path / "doomed.log") as doomed:
-        run = services.start_run(trigger="api")
+        run = runs.start_run(trigger="api")
         wait_until(lambda: TrainingRun.objects.get(pk=run.pk).epoch > 5, what="training to be under way")
         if victim == "the whole trainer":
             kill_hard(doomed)
@@ -60,7 +60,7 @@ def test_a_trainer_killed_mid_run_leaves_no_bundle_and_a_failed_run_and_the_next
         wait_until(lambda: not debris.exists(), what="the staging debris to be removed")
         assert bundle.list_versions(models) == [0] and bundle.current_version(models) == 0
 
-        again = services.start_run(trigger="api")
+        again = runs.start_run(trigger="api")
         wait_until(
             lambda: TrainingRun.objects.get(pk=again.pk).status not in {"queued", "running"},
             120,

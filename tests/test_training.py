@@ -17,7 +17,8 @@ from api.photos.models import Photo
 from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.tags.services import add_tag, vote
-from api.training import services
+from api.training import runs
+from api.training.pipeline import execute_run
 from api.training.labels import build_training_data, collect_labels, user_trust
 from api.training.models import ModelVersion, TrainingRun
 from tests.conftest import client_for
@@ -213,10 +214,10 @@ def trainable(settings: Any, models: Path) -> None:
 
 
 def run_now(trigger: str = "command") -> TrainingRun:
-    run = services.start_run(trigger=trigger, enqueue=False)
-    claimed = services.claim_run(run.pk)
+    run = runs.start_run(trigger=trigger, enqueue=False)
+    claimed = runs.claim_run(run.pk)
     assert claimed is not None
-    return services.execute_run(claimed)
+    return execute_run(claimed)
 
 
 class TestRuns:
@@ -234,8 +235,8 @@ class TestRuns:
             run.curves[0]
         )
         manifest = bundle.verify(models, 1)
-        assert manifest["tags"] == sorted(KINDS) and manifest["parent_version"] == 0
-        assert manifest["dataset_fingerprint"] == run.dataset_fingerprint
+        assert manifest.tags == sorted(KINDS) and manifest.parent_version == 0
+        assert manifest.dataset_fingerprint == run.dataset_fingerprint
         assert ModelVersion.objects.get(version=1).status == "active"
         assert ModelVersion.objects.get(version=0).status == "retired"
 
@@ -253,7 +254,8 @@ class TestRuns:
         assert run.model_version is not None
         rejected = ModelVersion.objects.get(version=run.model_version)
         assert rejected.status == "rejected" and "below the minimum" in rejected.reason
-        assert bundle.verify(models, rejected.version)["gate"]["accepted"] is False
+        gate = bundle.verify(models, rejected.version).gate
+        assert gate is not None and gate["accepted"] is False
 
     def test_an_unchanged_dataset_skips_the_run(self, alice: User, trainable: None) -> None:
         separable_photos(alice, per_kind=12)
@@ -284,12 +286,12 @@ class TestRuns:
         assert busy["run_id"] == TrainingRun.objects.get().pk
 
     def test_a_dead_trainers_run_is_failed_and_its_staging_folder_removed(self, models: Path) -> None:
-        run = services.start_run(trigger="api", enqueue=False)
-        services.claim_run(run.pk)
+        run = runs.start_run(trigger="api", enqueue=False)
+        runs.claim_run(run.pk)
         (models / ".tmp-7-abc").mkdir()
 
-        services.fail_dead_runs(reason="The trainer stopped.")
-        services.clean_staging()
+        runs.fail_dead_runs(reason="The trainer stopped.")
+        runs.clean_staging()
 
         run.refresh_from_db()
         assert (run.status, run.error) == ("failed", "The trainer stopped.")
@@ -304,9 +306,9 @@ def test_simultaneous_start_requests_from_two_threads_make_one_run() -> None:
     def trigger() -> None:
         try:
             barrier.wait()
-            services.start_run(trigger="api", enqueue=False)
+            runs.start_run(trigger="api", enqueue=False)
             outcomes.append("started")
-        except services.RunInProgress:
+        except runs.RunInProgress:
             outcomes.append("busy")
         finally:
             connection.close()

@@ -16,6 +16,7 @@ from django.test import Client
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
+from api import volume
 from api.photos import storage
 from api.photos.location import GPS_IFD, gps_coordinates
 from api.photos.models import Photo
@@ -82,9 +83,9 @@ class TestAcceptedImages:
         body = response.json()
         assert (body["width"], body["height"], body["status"], body["caption"]) == (80, 60, "pending", "Hi")
         photo = Photo.objects.get(pk=body["id"])
-        assert storage.original_path(photo.content_hash, photo.file_ext).exists()
-        for size in storage.THUMB_SIZES:
-            with Image.open(storage.thumb_path(photo.content_hash, size)) as thumb:
+        assert volume.original_path(photo.content_hash, photo.file_ext).exists()
+        for size in volume.THUMB_SIZES:
+            with Image.open(volume.thumb_path(photo.content_hash, size)) as thumb:
                 assert thumb.mode == "RGB"
 
     @pytest.mark.parametrize(
@@ -104,7 +105,7 @@ class TestAcceptedImages:
         assert response.status_code == 201
         photo = Photo.objects.get(pk=response.json()["id"])
         assert (photo.file_ext, photo.mime_type) == (ext, mime)
-        assert storage.original_path(photo.content_hash, ext).exists()
+        assert volume.original_path(photo.content_hash, ext).exists()
         served = client_for(bob).get(f"/files/photos/{photo.pk}/original")
         assert served["Content-Type"] == mime and served["X-Content-Type-Options"] == "nosniff"
 
@@ -118,7 +119,7 @@ class TestAcceptedImages:
 
         assert response.status_code == 201
         photo = Photo.objects.get(pk=response.json()["id"])
-        with Image.open(storage.thumb_path(photo.content_hash, "grid")) as thumb:
+        with Image.open(volume.thumb_path(photo.content_hash, "grid")) as thumb:
             assert thumb.getpixel((10, 10))[0] > 240 and thumb.getpixel((10, 10))[1] > 240  # type: ignore[index]
 
     def test_an_animated_gif_is_accepted_as_its_first_frame(self, alice: User) -> None:
@@ -144,7 +145,7 @@ class TestAcceptedImages:
         assert (body["width"], body["height"]) == (60, 120)
         assert body["taken_at"].startswith("2021-07-14T18:30:05")
         photo = Photo.objects.get(pk=body["id"])
-        with Image.open(storage.thumb_path(photo.content_hash, "display")) as thumb:
+        with Image.open(volume.thumb_path(photo.content_hash, "display")) as thumb:
             assert thumb.size == (60, 120)
             # Orientation 6 turns the left half to the top.
             assert sum(thumb.getpixel((30, 10))) > 600  # type: ignore[arg-type]
@@ -164,9 +165,9 @@ class TestAcceptedImages:
         response = upload(client_for(alice), image_bytes("JPEG", (2400, 1200)))
 
         photo = Photo.objects.get(pk=response.json()["id"])
-        with Image.open(storage.thumb_path(photo.content_hash, "grid")) as grid:
+        with Image.open(volume.thumb_path(photo.content_hash, "grid")) as grid:
             assert max(grid.size) == 400
-        with Image.open(storage.thumb_path(photo.content_hash, "display")) as display:
+        with Image.open(volume.thumb_path(photo.content_hash, "display")) as display:
             assert max(display.size) <= 1600
 
     def test_the_same_file_from_two_people_is_stored_once(
@@ -196,7 +197,7 @@ class TestLocation:
 
     def stored_original(self, photo_id: int) -> bytes:
         photo = Photo.objects.get(pk=photo_id)
-        return storage.original_path(photo.content_hash, photo.file_ext).read_bytes()
+        return volume.original_path(photo.content_hash, photo.file_ext).read_bytes()
 
     def test_the_location_is_read_at_upload_and_shown_to_the_owner_alone(
         self, alice: User, bob: User
@@ -239,8 +240,8 @@ class TestLocation:
     def test_thumbnails_are_re_encoded_and_carry_no_exif_at_all(self, alice: User) -> None:
         photo = Photo.objects.get(pk=upload(client_for(alice), photo_with_gps()).json()["id"])
 
-        for size in storage.THUMB_SIZES:
-            with Image.open(storage.thumb_path(photo.content_hash, size)) as thumb:
+        for size in volume.THUMB_SIZES:
+            with Image.open(volume.thumb_path(photo.content_hash, size)) as thumb:
                 assert dict(thumb.getexif()) == {}
                 assert "exif" not in thumb.info
 

@@ -12,7 +12,8 @@ from django.contrib.auth.models import User
 
 from api.photos.services import upload_photo
 from api.tagging import services
-from api.tagging.tasks import tag_pending
+from api.celery import app
+from api.tagging.services import TAG_PENDING
 from tests.conftest import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     messages: list[Any] = []
-    monkeypatch.setattr(tag_pending, "apply_async", lambda *a, **k: messages.append(k))
+    monkeypatch.setattr(app, "send_task", lambda name, *a, **k: messages.append(k) if name == TAG_PENDING else None)
     return messages
 
 

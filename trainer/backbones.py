@@ -12,37 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainer.manifest import Preprocessing
+
 DEFAULT_BACKBONE = "efficientnet_lite0"
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How pixels become the network's input; travels in every bundle's manifest."""
-
-    resize: int = 256
-    crop: int = 224
-    interpolation: str = "bicubic"
-    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "resize": self.resize,
-            "crop": self.crop,
-            "interpolation": self.interpolation,
-            "mean": list(self.mean),
-            "std": list(self.std),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
-        return cls(
-            resize=int(data["resize"]),
-            crop=int(data["crop"]),
-            interpolation=str(data.get("interpolation", "bicubic")),
-            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
-        )
 
 
 class Backbone(nn.Module):

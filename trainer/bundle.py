@@ -1,10 +1,11 @@
-"""Model bundles on the shared volume and the protocol that publishes them (DESIGN.md,
+"""Model bundles on the shared volume and the protocol that publishes them (docs/architecture.md,
 'Publishing weights').
 
-``<models>/<version>/`` holds ``manifest.json`` and safetensors weights. A bundle is written under
-a temporary name, fsynced and renamed into place, so a reader sees all of it or none of it;
-``<models>/CURRENT`` names the active version and is replaced atomically. Loading verifies every
-checksum, so a damaged bundle is refused instead of served.
+``<models>/<version>/`` holds ``manifest.json`` (a :class:`trainer.manifest.Manifest`) and
+safetensors weights. A bundle is written under a temporary name, fsynced and renamed into place,
+so a reader sees all of it or none of it; ``<models>/CURRENT`` names the active version and is
+replaced atomically. Loading verifies every checksum, so a damaged bundle is refused instead of
+served.
 """
 
 from __future__ import annotations
@@ -18,25 +19,16 @@ import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-FORMAT_VERSION = 1
+from trainer.manifest import BACKBONE_FILE, BundleError, Manifest
+
+if TYPE_CHECKING:
+    import torch
+
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
-REQUIRED_KEYS = (
-    "format_version",
-    "version",
-    "backbone",
-    "preprocessing",
-    "head",
-    "tags",
-    "thresholds",
-    "checksums",
-)
-
-
-class BundleError(Exception):
-    """A bundle that cannot be published or loaded; the message says what is wrong."""
+Tensors = Mapping[str, "torch.Tensor"]
 
 
 def sha256_file(path: Path) -> str:
@@ -76,18 +68,22 @@ def next_version(models_dir: Path) -> int:
     return versions[-1] + 1 if versions else 0
 
 
-def publish(
-    models_dir: Path,
-    manifest: Mapping[str, Any],
-    tensors: Mapping[str, Mapping[str, Any]],
-) -> Path:
-    """Writes ``tensors`` (file name -> {tensor name: torch tensor}) and the manifest as version
-    ``manifest['version']``. Fails if that version exists: published bundles never change."""
+def publish(models_dir: Path, manifest: Manifest, *, head: Tensors, backbone: Tensors | None = None) -> Path:
+    """Writes the head's tensors (and a fine-tuned backbone's, which travel in the bundle) and the
+    manifest as version ``manifest.version``. Fails if that version exists: published bundles never
+    change."""
     from safetensors.torch import save_file
 
     models_dir = Path(models_dir)
+    version = manifest.version
+    if manifest.backbone.tuned and backbone is None:
+        raise BundleError(f"version {version} has a fine-tuned backbone, but its weights were not given")
+    if backbone is not None and not manifest.backbone.tuned:
+        raise BundleError(
+            f"version {version} uses the package's backbone weights, yet backbone weights were given"
+        )
+    tensors = {manifest.head.file: head, **({BACKBONE_FILE: backbone} if backbone is not None else {})}
     models_dir.mkdir(parents=True, exist_ok=True)
-    version = int(manifest["version"])
     final = bundle_dir(models_dir, version)
     if final.exists():
         raise BundleError(f"version {version} is already published")
@@ -99,13 +95,8 @@ def publish(
             save_file({k: v.detach().contiguous().cpu() for k, v in named.items()}, str(path))
             _fsync_file(path)
             checksums[filename] = sha256_file(path)
-        full = {
-            "format_version": FORMAT_VERSION,
-            "created_at": datetime.now(UTC).isoformat(),
-            **manifest,
-            "checksums": checksums,
-        }
-        (staging / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True))
+        full = manifest.published(checksums=checksums, created_at=datetime.now(UTC).isoformat())
+        (staging / MANIFEST).write_text(json.dumps(full.to_dict(), indent=2, sort_keys=True))
         _fsync_file(staging / MANIFEST)
         os.chmod(staging, 0o755)
         _fsync_dir(staging)
@@ -150,40 +141,24 @@ def current_version(models_dir: Path) -> int | None:
     return int(text)
 
 
-def embedding_space(manifest: Mapping[str, Any]) -> str:
-    """Which embeddings a bundle's backbone makes: its registry id, or the id and the version that
-    fine-tuned it, whose embeddings are not comparable with the original backbone's."""
-    backbone = manifest["backbone"]
-    return f"{backbone['id']}+{backbone['tuned']}" if backbone.get("tuned") else str(backbone["id"])
-
-
-def read_manifest(models_dir: Path, version: int) -> dict[str, Any]:
+def read_manifest(models_dir: Path, version: int) -> Manifest:
     path = bundle_dir(models_dir, version) / MANIFEST
     try:
-        manifest = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError:
         raise BundleError(f"version {version} has no manifest (is it published?)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BundleError(f"version {version} has an unreadable manifest: {error}") from None
-    missing = [key for key in REQUIRED_KEYS if key not in manifest]
-    if missing:
-        raise BundleError(f"version {version}'s manifest lacks {', '.join(missing)}")
-    if manifest["format_version"] != FORMAT_VERSION:
-        raise BundleError(
-            f"version {version} has bundle format {manifest['format_version']}, expected {FORMAT_VERSION}"
-        )
-    if len(manifest["tags"]) != len(manifest["thresholds"]):
-        raise BundleError(
-            f"version {version} has {len(manifest['tags'])} tags but {len(manifest['thresholds'])} thresholds"
-        )
-    return dict(manifest)
+    if not isinstance(data, dict):
+        raise BundleError(f"version {version}'s manifest is not a JSON object")
+    return Manifest.from_dict(data, version=version)
 
 
-def verify(models_dir: Path, version: int) -> dict[str, Any]:
+def verify(models_dir: Path, version: int) -> Manifest:
     """The manifest, after checking every weight file against its checksum."""
     manifest = read_manifest(models_dir, version)
     folder = bundle_dir(models_dir, version)
-    for filename, expected in manifest["checksums"].items():
+    for filename, expected in manifest.checksums.items():
         path = folder / filename
         if not path.is_file():
             raise BundleError(f"version {version} is missing {filename}")
@@ -196,7 +171,20 @@ def verify(models_dir: Path, version: int) -> dict[str, Any]:
     return manifest
 
 
-def load_tensors(models_dir: Path, version: int, filename: str) -> dict[str, Any]:
+def load_tensors(models_dir: Path, version: int, filename: str) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
     return load_file(str(bundle_dir(models_dir, version) / filename))
+
+
+def load_head(models_dir: Path, manifest: Manifest) -> tuple[torch.Tensor, torch.Tensor]:
+    """The head's weight and bias, as the manifest names their file."""
+    state = load_tensors(models_dir, manifest.version, manifest.head.file)
+    return state["weight"], state["bias"]
+
+
+def load_backbone_state(models_dir: Path, manifest: Manifest) -> dict[str, torch.Tensor] | None:
+    """A fine-tuned backbone's body, which travels in its bundle; None for the package's weights."""
+    if not manifest.backbone.tuned:
+        return None
+    return load_tensors(models_dir, manifest.version, BACKBONE_FILE)

@@ -8,7 +8,7 @@ from pathlib import Path
 from trainer import bundle
 from trainer.backbones import DEFAULT_BACKBONE, get_backbone
 from trainer.imagenet import imagenet_tags
-from trainer.model import HEAD_FILE
+from trainer.manifest import BackboneRef, HeadSpec, Manifest
 
 DAY_ZERO_VERSION = 0
 # Softmax probabilities over 1,000 classes: 0.15 keeps the two or three classes a photo really
@@ -20,20 +20,17 @@ def publish_day_zero(models_dir: Path, backbone_id: str = DEFAULT_BACKBONE) -> i
     spec = get_backbone(backbone_id)
     backbone = spec.build()
     tags, class_to_tag = imagenet_tags()
-    manifest = {
-        "version": DAY_ZERO_VERSION,
-        "backbone": {"id": spec.id, "embedding_dim": spec.embedding_dim, "weights": "package"},
-        "preprocessing": spec.preprocessing.to_dict(),
-        "head": {"kind": "softmax_classes", "file": HEAD_FILE, "class_to_tag": class_to_tag},
-        "tags": tags,
-        "thresholds": [DAY_ZERO_THRESHOLD] * len(tags),
-        "metrics": {},
-        "dataset_fingerprint": None,
-        "parent_version": None,
-        "description": f"{spec.description}: its ImageNet classes as tags",
-    }
+    manifest = Manifest(
+        version=DAY_ZERO_VERSION,
+        backbone=BackboneRef(id=spec.id, embedding_dim=spec.embedding_dim),
+        preprocessing=spec.preprocessing,
+        head=HeadSpec(kind="softmax_classes", class_to_tag=tuple(class_to_tag)),
+        tags=tags,
+        thresholds=[DAY_ZERO_THRESHOLD] * len(tags),
+        description=f"{spec.description}: its ImageNet classes as tags",
+    )
     classifier = backbone.classifier
-    bundle.publish(models_dir, manifest, {HEAD_FILE: {"weight": classifier.weight, "bias": classifier.bias}})
+    bundle.publish(models_dir, manifest, head={"weight": classifier.weight, "bias": classifier.bias})
     return DAY_ZERO_VERSION
 
 

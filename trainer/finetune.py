@@ -20,11 +20,12 @@ import torch
 import torchvision.transforms.v2 as T
 from torch import nn
 
-from trainer.backbones import Backbone, Preprocessing, get_backbone
+from trainer.backbones import Backbone, get_backbone
 from trainer.images import open_for_model
 from trainer.inference import build_transform, pick_device
+from trainer.manifest import Preprocessing
 from trainer.metrics import choose_thresholds, evaluate, mean_average_precision
-from trainer.training import LabelledSet, Progress, TrainedHead, epoch_record, rebalancing_weights
+from trainer.training import CurvePoint, LabelledSet, Progress, TrainedHead, epoch_record, rebalancing_weights
 
 
 @dataclass
@@ -136,7 +137,7 @@ def finetune(
     best_scores = validation_scores()
     best = (mean_average_precision(best_scores, y_val), 0)
     best_state = (copy.deepcopy(backbone.body.state_dict()), copy.deepcopy(head.state_dict()))
-    curves: list[dict[str, float]] = []
+    curves: list[CurvePoint] = []
     stale, epoch = 0, 0
     for epoch in range(1, epochs + 1):
         backbone.body.train()

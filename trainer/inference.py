@@ -11,7 +11,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +18,8 @@ from torchvision.transforms import v2 as T
 
 from trainer import bundle
 from trainer.allocator import CPU_CHUNK
-from trainer.backbones import Preprocessing
 from trainer.images import jpeg_decoded_whole, open_for_model
+from trainer.manifest import Manifest, Preprocessing
 from trainer.model import TaggerNet, load_net
 
 log = logging.getLogger(__name__)
@@ -71,16 +70,16 @@ class Tagger:
     """One loaded bundle, ready to tag. Build with :meth:`load`; keep one per process."""
 
     def __init__(
-        self, net: TaggerNet, manifest: dict[str, Any], device: torch.device, *, cpu_chunk: int = CPU_CHUNK
+        self, net: TaggerNet, manifest: Manifest, device: torch.device, *, cpu_chunk: int = CPU_CHUNK
     ):
         self.net = net
         self.cpu_chunk = cpu_chunk
-        self.version = int(manifest["version"])
+        self.version = manifest.version
         # Embeddings are stored under this: a fine-tuned backbone's are kept apart from the original's.
-        self.backbone_id = bundle.embedding_space(manifest)
-        self.tags: list[str] = list(manifest["tags"])
-        self.thresholds = np.asarray(manifest["thresholds"], dtype=np.float32)
-        self.preprocessing = Preprocessing.from_dict(manifest["preprocessing"])
+        self.backbone_id = manifest.embedding_space
+        self.tags: list[str] = list(manifest.tags)
+        self.thresholds = np.asarray(manifest.thresholds, dtype=np.float32)
+        self.preprocessing = manifest.preprocessing
         self.transform = build_transform(self.preprocessing)
         self.device = device
         # On a GPU the CPU's JPEG decoding would be the bottleneck; nvJPEG takes it over.
@@ -94,7 +93,7 @@ class Tagger:
         cls, models_dir: Path, version: int, device: str = "auto", *, cpu_chunk: int = CPU_CHUNK
     ) -> Tagger:
         manifest = bundle.verify(models_dir, version)
-        net = load_net(models_dir, version, manifest)
+        net = load_net(models_dir, manifest)
         return cls(net, manifest, pick_device(device), cpu_chunk=cpu_chunk)
 
     def decode(self, source: bytes | str | Path) -> torch.Tensor:

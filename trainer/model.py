@@ -8,26 +8,27 @@ Two head kinds:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 
 from trainer import bundle
 from trainer.backbones import Backbone, get_backbone
-
-HEAD_FILE = "head.safetensors"
-BACKBONE_FILE = "backbone.safetensors"
+from trainer.manifest import HeadKind, Manifest
 
 
 class TaggerNet(nn.Module):
     def __init__(
-        self, backbone: Backbone, head: nn.Linear, kind: str, class_to_tag: list[int] | None, n_tags: int
+        self,
+        backbone: Backbone,
+        head: nn.Linear,
+        kind: HeadKind,
+        class_to_tag: Sequence[int] | None,
+        n_tags: int,
     ):
         super().__init__()
-        if kind not in {"softmax_classes", "sigmoid"}:
-            raise bundle.BundleError(f"unknown head kind {kind!r}")
         self.backbone = backbone
         self.head = head
         self.kind = kind
@@ -49,27 +50,23 @@ class TaggerNet(nn.Module):
         return self.scores_from_embeddings(embeddings), embeddings
 
 
-def head_from_manifest(manifest: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Linear:
-    weight, bias = state["weight"], state["bias"]
+def head_from_manifest(manifest: Manifest, weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
     head = nn.Linear(weight.shape[1], weight.shape[0])
     head.load_state_dict({"weight": weight.float(), "bias": bias.float()})
-    expected = manifest["backbone"].get("embedding_dim")
+    expected = manifest.backbone.embedding_dim
     if expected and weight.shape[1] != expected:
         raise bundle.BundleError(f"head expects {weight.shape[1]}-d embeddings, backbone gives {expected}")
     return head
 
 
-def load_net(models_dir: Path, version: int, manifest: dict[str, Any]) -> TaggerNet:
+def load_net(models_dir: Path, manifest: Manifest) -> TaggerNet:
     """Builds the network of a bundle whose ``manifest`` ``bundle.verify`` returned."""
-    spec = get_backbone(manifest["backbone"]["id"])
-    backbone = spec.build()
-    if manifest["backbone"].get("weights") == BACKBONE_FILE:
-        # A fine-tuned backbone travels in the bundle; otherwise the package's weights are used.
-        backbone.body.load_state_dict(bundle.load_tensors(models_dir, version, BACKBONE_FILE))
-    head_spec = manifest["head"]
-    head = head_from_manifest(
-        manifest, bundle.load_tensors(models_dir, version, head_spec.get("file", HEAD_FILE))
-    )
+    backbone = get_backbone(manifest.backbone.id).build()
+    # A fine-tuned backbone travels in the bundle; otherwise the package's weights are used.
+    tuned = bundle.load_backbone_state(models_dir, manifest)
+    if tuned is not None:
+        backbone.body.load_state_dict(tuned)
+    head = head_from_manifest(manifest, *bundle.load_head(models_dir, manifest))
     return TaggerNet(
-        backbone, head, head_spec["kind"], head_spec.get("class_to_tag"), n_tags=len(manifest["tags"])
+        backbone, head, manifest.head.kind, manifest.head.class_to_tag, n_tags=len(manifest.tags)
     ).eval()

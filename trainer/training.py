@@ -8,7 +8,7 @@ early on validation mAP, and per-tag thresholds are chosen on the validation pho
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,13 +32,17 @@ class LabelledSet:
         return self.embeddings[rows], self.labels[rows], self.weights[rows]
 
 
+# One point of a run's curves; fine-tuning's points also say their stage.
+CurvePoint = Mapping[str, float | str]
+
+
 @dataclass
 class TrainedHead:
     weight: torch.Tensor
     bias: torch.Tensor
     thresholds: np.ndarray
     metrics: dict[str, Any]
-    curves: list[dict[str, float]] = field(default_factory=list)
+    curves: list[CurvePoint] = field(default_factory=list)
     epochs_run: int = 0
 
 
@@ -99,7 +103,7 @@ def train_head(
 
     best_map, best_state, stale = -1.0, None, 0
     best_scores = np.empty(0)
-    curves: list[dict[str, float]] = []
+    curves: list[CurvePoint] = []
     epoch = 0
     for epoch in range(1, max_epochs + 1):
         head.train()

@@ -26,7 +26,7 @@ from api.tagging.selectors import (
     throughput,
     workers,
 )
-from api.training import services
+from api.training import registry, runs
 from api.training.models import ModelVersion, TrainingRun
 from api.training.selectors import (
     QUALITY_COLUMNS,
@@ -57,7 +57,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         column, descending = parse_quality_sort(request.GET.get("sort"))
     except BadSort as error:
         return HttpResponseBadRequest(str(error))
-    versions = services.sync_versions()
+    versions = list(ModelVersion.objects.all())
     active = next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None)
     tags, close = next_vocabulary()
     needed = settings.MIN_PHOTOS_PER_TAG
@@ -113,9 +113,9 @@ def operations(request: HttpRequest) -> HttpResponse:
 @require_POST
 def retrain(request: HttpRequest) -> HttpResponse:
     try:
-        run = services.start_run(trigger=TrainingRun.Trigger.DASHBOARD, user=signed_in_user(request))
+        run = runs.start_run(trigger=TrainingRun.Trigger.DASHBOARD, user=signed_in_user(request))
         messages.success(request, f"Training run {run.pk} is queued.")
-    except services.RunInProgress as busy:
+    except runs.RunInProgress as busy:
         messages.warning(request, f"{busy} Its progress is shown below.")
     return redirect("web:staff")
 
@@ -132,9 +132,9 @@ def activate(request: HttpRequest, version: int) -> HttpResponse:
             request, "web/staff_activate.html", {"target": target, "active": active, "rollback": rollback}
         )
     try:
-        services.activate_version(version=version)
+        registry.activate_version(version=version)
         messages.success(request, f"Version {version} is active; workers switch between batches.")
-    except services.ActivationRefused as error:
+    except registry.ActivationRefused as error:
         messages.error(request, str(error))
     return redirect("web:staff")
 

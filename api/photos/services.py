@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
+from api import volume
 from api.photos import storage
 from api.photos.imaging import ImageRejected, process_upload
 from api.photos.models import Photo, TaggingStatus, Visibility
@@ -78,13 +79,13 @@ def upload_photo(
     existing = Photo.objects.filter(owner=owner, content_hash=image.content_hash).first()
     if existing is not None:
         raise DuplicatePhoto(existing)
-    original = storage.original_path(image.content_hash, image.ext)
+    original = volume.original_path(image.content_hash, image.ext)
     already_stored = original.exists()
     try:
         if not already_stored:
             storage.write_atomically(original, image.original)
         for size, thumb in image.thumbnails.items():
-            path = storage.thumb_path(image.content_hash, size)  # type: ignore[arg-type]
+            path = volume.thumb_path(image.content_hash, size)  # type: ignore[arg-type]
             if not path.exists():
                 storage.write_atomically(path, thumb)
         with transaction.atomic():

@@ -1,11 +1,5 @@
-"""Where photo files live in the shared volume, and how they get there without half-written files.
-
-Layout under ``SHARED_FS``::
-
-    originals/ab/<sha256>.<ext>
-    thumbs/grid/ab/<sha256>.jpg
-    thumbs/display/ab/<sha256>.jpg
-"""
+"""How photo files get onto the shared volume without half-written files, and off it again
+(their paths: ``api/volume.py``)."""
 
 from __future__ import annotations
 
@@ -13,28 +7,8 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal
 
-from django.conf import settings
-
-ThumbSize = Literal["grid", "display"]
-THUMB_SIZES: tuple[ThumbSize, ...] = ("grid", "display")
-
-
-def root() -> Path:
-    return Path(settings.SHARED_FS)
-
-
-def original_path(content_hash: str, ext: str) -> Path:
-    return root() / "originals" / content_hash[:2] / f"{content_hash}.{ext}"
-
-
-def thumb_path(content_hash: str, size: ThumbSize) -> Path:
-    return root() / "thumbs" / size / content_hash[:2] / f"{content_hash}.jpg"
-
-
-def relative(path: Path) -> str:
-    return path.relative_to(root()).as_posix()
+from api.volume import THUMB_SIZES, original_path, thumb_path
 
 
 def write_atomically(path: Path, data: bytes) -> None:

@@ -16,8 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
+from api import volume
 from api.accounts.selectors import signed_in_user
-from api.photos import selectors, services, storage
+from api.photos import selectors, services
 from api.photos.models import Photo
 from api.photos.serializers import (
     PhotoFilterSerializer,
@@ -173,10 +174,10 @@ def photo_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
     if photo is None:
         raise Http404("No such photo")
     if kind == "original":
-        path = storage.original_path(photo.content_hash, photo.file_ext)
+        path = volume.original_path(photo.content_hash, photo.file_ext)
         content_type = photo.mime_type
-    elif kind in storage.THUMB_SIZES:
-        path = storage.thumb_path(photo.content_hash, kind)  # type: ignore[arg-type]
+    elif kind in volume.THUMB_SIZES:
+        path = volume.thumb_path(photo.content_hash, kind)  # type: ignore[arg-type]
         content_type = "image/jpeg"
     else:
         raise Http404("No such file")
@@ -184,7 +185,7 @@ def photo_file(request: HttpRequest, pk: int, kind: str) -> HttpResponseBase:
     response: HttpResponseBase
     if settings.SERVE_FILES_WITH_NGINX:
         response = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = f"/protected/{storage.relative(path)}"
+        response["X-Accel-Redirect"] = f"/protected/{volume.relative(path)}"
     else:
         if not path.exists():
             raise Http404("The file is missing")

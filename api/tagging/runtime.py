@@ -8,7 +8,7 @@ import threading
 
 from django.conf import settings
 
-from api.tagging.services import models_dir
+from api.volume import models_dir
 from trainer import bundle
 from trainer.day_zero import ensure_active_model
 from trainer.inference import Tagger

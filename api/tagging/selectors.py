@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import WorkerStatus
-from api.tagging.services import alive_cutoff, models_dir, retag_due
+from api.tagging.services import alive_cutoff, retag_due
+from api.volume import models_dir
 from trainer import bundle
 from trainer.gpu import gpu_stats
 
@@ -31,10 +32,10 @@ def active_model() -> dict[str, Any]:
         return {"version": None, "error": str(error)}
     return {
         "version": version,
-        "backbone": bundle.embedding_space(manifest),
-        "tags": len(manifest["tags"]),
-        "created_at": manifest.get("created_at"),
-        "metrics": manifest.get("metrics", {}),
+        "backbone": manifest.embedding_space,
+        "tags": len(manifest.tags),
+        "created_at": manifest.created_at,
+        "metrics": manifest.metrics,
         "error": "",
     }
 

@@ -1,7 +1,8 @@
 """Tagging photos: claiming work, writing the model's suggestions, and recovering from dead
 workers. Free of torch: the web process imports this to wake workers; the model side lives in
-``api.tagging.worker``. The database is the truth about work (DESIGN.md, 'Work queue'): a Celery message only
-wakes a worker, which claims batches until nothing is left."""
+``api.tagging.worker``. The database is the truth about work (docs/architecture.md, 'Work queue'):
+a Celery message only wakes a worker, which claims batches until nothing is left. Messages are
+sent by task name, so this module never imports the tasks that call it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -23,24 +23,25 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from api.celery import app
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import PhotoEmbedding, WorkerStatus
 from api.tagging.similarity import flag_near_duplicates
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
+from api.volume import models_dir
 from trainer import bundle
 
 if TYPE_CHECKING:
     import numpy as np
 
 log = logging.getLogger(__name__)
+# The names the tagging queue's tasks are registered under (``api.tagging.tasks``).
+TAG_PENDING = "api.tagging.tasks.tag_pending"
+SWEEP = "api.tagging.tasks.sweep"
 
 
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def models_dir() -> Path:
-    return Path(settings.SHARED_FS) / "models"
 
 
 # ------------------------------------------------------------------ waking workers
@@ -60,12 +61,10 @@ WAKE_UP_QUEUED_SECONDS = 10  # after this a wake-up counts as lost and the next 
 
 
 def _send_wake_up() -> None:
-    from api.tagging.tasks import tag_pending
-
     if not cache.add(WAKE_UP_QUEUED, 1, timeout=WAKE_UP_QUEUED_SECONDS) and cache.get(WAKE_UP_QUEUED):
         return
     try:
-        tag_pending.apply_async(retry=True, retry_policy={"max_retries": 2, "interval_start": 0.1})
+        app.send_task(TAG_PENDING, retry=True, retry_policy={"max_retries": 2, "interval_start": 0.1})
     except Exception:
         log.warning("could not wake a tagging worker; the sweep will", exc_info=True)
 

@@ -14,7 +14,7 @@ from api.tagging import services
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="api.tagging.tasks.tag_pending", ignore_result=True)
+@shared_task(name=services.TAG_PENDING, ignore_result=True)
 def tag_pending() -> int:
     """Tags every pending photo, batch by batch. Safe to run twice or on many workers at once:
     photos are claimed atomically, so each is tagged once."""
@@ -25,7 +25,7 @@ def tag_pending() -> int:
     return tag_until_done(worker=services.worker_name(), runtime=get_runtime())
 
 
-@shared_task(name="api.tagging.tasks.sweep", ignore_result=True)
+@shared_task(name=services.SWEEP, ignore_result=True)
 def sweep() -> int:
     """Periodic: frees claims of dead workers and wakes a worker if work is waiting, so a lost
     message or a restarted broker delays tagging but never loses it."""

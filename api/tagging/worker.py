@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from PIL import UnidentifiedImageError
 
-from api.photos import storage
+from api import volume
 from api.photos.models import Photo
 from api.tagging.models import WorkerStatus
 from api.tagging.pool import claim_size, pool_processes, torch_threads, usable_cores
@@ -47,7 +47,7 @@ def _failure_reason(error: Exception) -> str:
 
 
 def _sources(photos: Sequence[Photo]) -> list[Path]:
-    return [storage.original_path(p.content_hash, p.file_ext) for p in photos]
+    return [volume.original_path(p.content_hash, p.file_ext) for p in photos]
 
 
 def tag_batch(

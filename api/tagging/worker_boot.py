@@ -1,6 +1,7 @@
 """Worker start-up. A tagging worker loads its model when its process starts (not on the first
-photo, which would then wait seconds) and keeps a heartbeat while idle; other processes load no
-model. A trainer starting up fails the runs its predecessor left behind."""
+photo, which would then wait seconds), registers the version it serves, and keeps a heartbeat
+while idle; other processes load no model. Every worker records the size of the pool it forks
+(the trainer's start-up, ``api.training.boot``, reads it)."""
 
 from __future__ import annotations
 
@@ -12,18 +13,19 @@ import time
 from typing import Any
 
 from billiard import cpu_count
-from celery.signals import celeryd_init, worker_process_init, worker_ready
+from celery.signals import celeryd_init, worker_process_init
 from celery.utils.sysinfo import cpu_budget
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from api.celery import served_queues
 from api.tagging import services
 from api.tagging.pool import configured_pool_size, pool_processes, remember_pool_processes
+from api.training.registry import sync_versions
 from trainer.allocator import MODEL_PROCESS_TUNABLES, started_with_tunables
 
 log = logging.getLogger(__name__)
 _serves_tagging = False
-_serves_training = False
 
 
 @celeryd_init.connect
@@ -33,12 +35,8 @@ def remember_queues(
     """What this worker serves, and the size of the pool it is about to fork (which its pool
     processes inherit, see :func:`api.tagging.pool.pool_processes`). A tagging worker whose
     command line gives no --concurrency sizes its pool here, before Celery reads the setting."""
-    global _serves_tagging, _serves_training
-    queues = (options or {}).get("queues") or []
-    if isinstance(queues, str):
-        queues = queues.split(",")
-    _serves_tagging = "tagging" in queues
-    _serves_training = "training" in queues
+    global _serves_tagging
+    _serves_tagging = "tagging" in served_queues(options)
     concurrency = (options or {}).get("concurrency")
     if _serves_tagging and not concurrency and conf is not None:
         conf.worker_concurrency = configured_pool_size()
@@ -70,32 +68,13 @@ def _pool_size_celery_starts(concurrency: Any) -> int:
         return cpu_count()  # Celery's fallback for a value it cannot read
 
 
-def _fail_interrupted_runs() -> None:
-    from api.training import services as training
-
-    failed = training.fail_dead_runs(
-        reason="The trainer stopped while this run was going (killed or restarted); no model was published."
-    )
-    training.clean_staging()
-    if failed:
-        log.warning("marked %s interrupted training run(s) failed", failed)
-
-
-@worker_ready.connect
-def recover_training(**_: Any) -> None:
-    """A trainer that starts knows no run can be running (it takes one at a time): any run left
-    'running' died with the previous trainer, and any half-written bundle folder is debris."""
-    if _serves_training:
-        _fail_interrupted_runs()
-
-
-@worker_process_init.connect
-def recover_training_in_a_new_pool_process(**_: Any) -> None:
-    """The OOM killer picks the pool process that trains, not the trainer, and Celery forks a new
-    one: with a single pool process (as the trainer runs), a new one means the run in progress
-    died with the one before."""
-    if _serves_training and pool_processes() == 1:
-        _fail_interrupted_runs()
+def _register_versions() -> None:
+    """The first worker publishes version 0 outside any run: its registry row is written here, by
+    the process that changed the volume, so pages and the API only read."""
+    try:
+        sync_versions()
+    except Exception:
+        log.warning("could not register the published model versions", exc_info=True)
 
 
 @worker_process_init.connect
@@ -112,6 +91,7 @@ def load_model_and_beat(**_: Any) -> None:
     except Exception:
         log.exception("could not load a model at start-up")
     else:
+        _register_versions()
         if tagger.device.type == "cpu" and not started_with_tunables():
             log.warning(
                 "tagging on the CPU without GLIBC_TUNABLES: each batch will fault its memory in again "

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from api.training import services
+from api.training import registry, runs
 from api.training.models import ModelVersion, TrainingRun
 
 
@@ -18,8 +18,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
         try:
-            row = services.activate_version(version=queryset.get().version)
-        except services.ActivationRefused as error:
+            row = registry.activate_version(version=queryset.get().version)
+        except registry.ActivationRefused as error:
             self.message_user(request, str(error), messages.ERROR)
             return
         self.message_user(request, f"Version {row.version} is active; workers switch between batches.")
@@ -44,8 +44,8 @@ class TrainingRunAdmin(admin.ModelAdmin):
     @admin.action(description="Retrain now (starts a new run; select any run)")
     def retrain_now(self, request: HttpRequest, queryset: QuerySet[TrainingRun]) -> None:
         try:
-            run = services.start_run(trigger=TrainingRun.Trigger.ADMIN, user=request.user)  # type: ignore[arg-type]
-        except services.RunInProgress as busy:
+            run = runs.start_run(trigger=TrainingRun.Trigger.ADMIN, user=request.user)  # type: ignore[arg-type]
+        except runs.RunInProgress as busy:
             self.message_user(request, str(busy), messages.WARNING)
             return
         self.message_user(request, f"Training run {run.pk} is queued.")

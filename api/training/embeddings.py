@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from api.photos import storage
+from api import volume
 from api.photos.models import Photo
 from api.tagging.models import PhotoEmbedding
-from api.tagging.services import models_dir, store_embeddings
+from api.tagging.services import store_embeddings
+from api.volume import models_dir
 from trainer import bundle
 from trainer.day_zero import DAY_ZERO_VERSION, ensure_active_model
 
@@ -26,12 +27,12 @@ def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16)
 
     folder = models_dir()
     current = ensure_active_model(folder)
-    same_space = bundle.embedding_space(bundle.read_manifest(folder, current)) == backbone
+    same_space = bundle.read_manifest(folder, current).embedding_space == backbone
     tagger = Tagger.load(folder, current if same_space else DAY_ZERO_VERSION)
     stored = 0
     for start in range(0, len(missing), batch):
         chunk = missing[start : start + batch]
-        results = tagger.predict_sources([storage.original_path(p.content_hash, p.file_ext) for p in chunk])
+        results = tagger.predict_sources([volume.original_path(p.content_hash, p.file_ext) for p in chunk])
         vectors = {
             photo.pk: result.embedding
             for photo, result in zip(chunk, results, strict=True)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.accounts.selectors import signed_in_user
-from api.training import services
+from api.training import registry, runs
 from api.training.models import ModelVersion, TrainingRun
 from api.training.selectors import next_vocabulary
 from api.training.serializers import ModelVersionSerializer, TrainingRunSerializer
@@ -19,10 +19,7 @@ from api.training.serializers import ModelVersionSerializer, TrainingRunSerializ
 class ModelVersionList(generics.ListAPIView):
     serializer_class = ModelVersionSerializer
     pagination_class = None
-
-    def get_queryset(self):  # type: ignore[no-untyped-def]
-        services.sync_versions()
-        return ModelVersion.objects.all()
+    queryset = ModelVersion.objects.all()
 
 
 class ActivateModelVersion(APIView):
@@ -32,8 +29,8 @@ class ActivateModelVersion(APIView):
     def post(self, request: Request, version: int) -> Response:
         """Activate a version, or roll back to an earlier one. Workers switch between batches."""
         try:
-            row = services.activate_version(version=version)
-        except services.ActivationRefused as error:
+            row = registry.activate_version(version=version)
+        except registry.ActivationRefused as error:
             if not ModelVersion.objects.filter(version=version).exists():
                 raise Http404(str(error)) from None
             return Response({"detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
@@ -50,8 +47,8 @@ class TrainingRunList(generics.ListAPIView):
     def post(self, request: Request) -> Response:
         """Start a training run (staff). While one is queued or running, answers 409 with its id."""
         try:
-            run = services.start_run(trigger=TrainingRun.Trigger.API, user=signed_in_user(request))
-        except services.RunInProgress as busy:
+            run = runs.start_run(trigger=TrainingRun.Trigger.API, user=signed_in_user(request))
+        except runs.RunInProgress as busy:
             return Response(
                 {"detail": str(busy), "run_id": busy.run.pk, "status": busy.run.status},
                 status=status.HTTP_409_CONFLICT,

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from api.training import services
+from api.training import runs
 from api.training.models import TrainingRun
+from api.training.pipeline import execute_run
 
 BAR = 30
 
@@ -18,10 +19,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            run = services.start_run(trigger=TrainingRun.Trigger.COMMAND, enqueue=False)
-        except services.RunInProgress as busy:
+            run = runs.start_run(trigger=TrainingRun.Trigger.COMMAND, enqueue=False)
+        except runs.RunInProgress as busy:
             raise CommandError(f"{busy} Wait for it, or see /api/training-runs/{busy.run.pk}/.") from None
-        claimed = services.claim_run(run.pk)
+        claimed = runs.claim_run(run.pk)
         if claimed is None:
             raise CommandError(f"Run {run.pk} was taken by another trainer.")
         interactive = sys.stderr.isatty()
@@ -32,7 +33,7 @@ class Command(BaseCommand):
             line = f"[{'#' * done}{'.' * (BAR - done)}] {current.progress:4.0%} {current.phase}{epoch}"
             self.stderr.write(f"\r{line:<90}" if interactive else line, ending="" if interactive else "\n")
 
-        result = services.execute_run(claimed, progress=show)
+        result = execute_run(claimed, progress=show)
         show(result)
         self.stderr.write("")
         summary = f"Run {result.pk}: {result.status}"

@@ -1,0 +1,262 @@
+"""The training pipeline, one claimed run from start to end (docs/architecture.md, 'Training'):
+labels people vouched for -> embeddings -> head -> optional fine-tuning and teacher/student ->
+the gate -> publish -> activate. Any error fails the run with its message; the bundle is published
+atomically, so a failure never leaves half a model behind.
+
+This module loads torch: only the trainer imports it (the training task, inside its body, so the
+web process can import the tasks to send them without torch)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from django.conf import settings
+
+from api.tagging.models import PhotoEmbedding
+from api.training import active_model, embeddings, labels, registry, runs
+from api.training.labels import TrainingData
+from api.training.models import TrainingRun
+from api.training.progress import RunProgress
+from api.volume import models_dir
+from trainer import bundle
+from trainer.backbones import DEFAULT_BACKBONE, get_backbone
+from trainer.finetune import FineTuned, finetune
+from trainer.gate import Verdict, judge
+from trainer.manifest import BackboneRef, HeadSpec, Manifest
+from trainer.training import LabelledSet, TrainedHead, sigmoid_scores, train_head, with_pseudo_labels
+
+log = logging.getLogger(__name__)
+Status = TrainingRun.Status
+# Unlabelled photos the teacher scores at most, newest embeddings first in no particular order.
+TEACHER_PHOTOS = 20000
+
+
+def execute_run(run: TrainingRun, *, progress: Callable[[TrainingRun], None] | None = None) -> TrainingRun:
+    """Runs a claimed run to its end."""
+    try:
+        return _execute(run, RunProgress(run, progress))
+    except Exception as error:
+        log.exception("training run %s failed", run.pk)
+        return runs.finish(run, Status.FAILED, error=f"{type(error).__name__}: {error}", phase="failed")
+
+
+def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
+    backbone = DEFAULT_BACKBONE
+    data = _training_data(report, backbone)
+    reason = _nothing_to_learn(run, data)
+    if reason:
+        return runs.skip(run, reason)
+
+    max_epochs = settings.TRAIN_MAX_EPOCHS
+
+    def on_epoch(epoch: int, total: int, record: dict[str, float]) -> None:
+        report.save(
+            phase="training",
+            epoch=epoch,
+            total_epochs=total,
+            curves=[*report.curves, record],
+            progress=0.1 + 0.8 * epoch / total,
+        )
+
+    report.save(phase="training", total_epochs=max_epochs, curves=[], force=True)
+    dataset = _labelled_set(data)
+    pseudo = 0
+    if settings.TRAIN_SEMI_SUPERVISED:
+        dataset, pseudo = _with_teacher(dataset, data.photo_ids, backbone)
+    head = train_head(dataset, max_epochs=max_epochs, patience=settings.TRAIN_PATIENCE, progress=on_epoch)
+    tuned = _finetune(data, head, report, backbone) if settings.TRAINER_FINETUNE else None
+    if tuned is not None:
+        head = tuned.head
+    report.phase("evaluating", 0.92)
+    verdict = _gate(data, head, backbone, tuned.validation_scores if tuned else None)
+    report.phase("publishing", 0.96)
+    manifest = _publish(run, data, head, verdict, backbone, tuned.body_state if tuned else None)
+    metrics = {
+        **head.metrics,
+        "gate": verdict.numbers,
+        "epochs": head.epochs_run,
+        "pseudo_labelled_photos": pseudo,
+    }
+    if verdict.accepted:
+        registry.activate_version(version=manifest.version)
+        return runs.finish(
+            run,
+            Status.SUCCEEDED,
+            phase="done",
+            metrics=metrics,
+            model_version=manifest.version,
+            curves=head.curves,
+        )
+    return runs.finish(
+        run,
+        Status.REJECTED,
+        phase="done",
+        metrics=metrics,
+        model_version=manifest.version,
+        curves=head.curves,
+        error=verdict.reason,
+    )
+
+
+def _training_data(report: RunProgress, backbone: str) -> TrainingData:
+    report.phase("collecting labels", 0.02)
+    collected = labels.collect_labels()
+    report.phase("computing missing embeddings", 0.05)
+    embeddings.compute_missing(sorted({label.photo_id for label in collected.labels}), backbone=backbone)
+    data = labels.build_training_data(collected, backbone)
+    report.save(dataset_fingerprint=data.fingerprint, force=True)
+    return data
+
+
+def _nothing_to_learn(run: TrainingRun, data: TrainingData) -> str:
+    """Why this run would teach nothing, in words; '' when it would."""
+    if not data.tags:
+        closest = ", ".join(f"{t} ({n})" for t, n in list(data.near_tags.items())[:5]) or "none"
+        return f"No tag has {settings.MIN_PHOTOS_PER_TAG} vouched-for photos yet; closest: {closest}."
+    previous = runs.last_judged_run(besides=run)
+    if previous is not None and previous.dataset_fingerprint == data.fingerprint:
+        return (
+            f"The training data has not changed since run {previous.pk} "
+            f"(fingerprint {data.fingerprint[:12]})."
+        )
+    if data.validation.all() or not data.validation.any():
+        return "Too few photos to hold some out for validation."
+    return ""
+
+
+def _labelled_set(data: TrainingData) -> LabelledSet:
+    return LabelledSet(data.embeddings, data.labels, data.weights, data.validation, data.tags)
+
+
+def _finetune(data: TrainingData, head: TrainedHead, report: RunProgress, backbone: str) -> FineTuned:
+    """The backbone's last blocks and the head, trained on the labelled photos' pixels; its
+    epochs continue the head's curve so the dashboard shows one run."""
+    done = head.epochs_run
+    epochs = settings.TRAIN_FINETUNE_EPOCHS
+    report.save(phase="fine-tuning", epoch=done, total_epochs=done + epochs, force=True)
+
+    def on_epoch(epoch: int, total: int, record: dict[str, float]) -> None:
+        report.save(
+            phase="fine-tuning",
+            epoch=done + epoch,
+            total_epochs=done + total,
+            curves=[*report.curves, {**record, "epoch": done + epoch, "stage": "fine-tuning"}],
+            progress=0.5 + 0.4 * epoch / total,
+        )
+
+    # Human labels only: pseudo-labelled photos have no place in a pass over pixels.
+    tuned = finetune(
+        backbone_id=backbone,
+        start=head,
+        data=_labelled_set(data),
+        files=active_model.photo_files(data.photo_ids),
+        epochs=epochs,
+        blocks=settings.TRAIN_FINETUNE_BLOCKS,
+        batch_size=settings.TRAIN_FINETUNE_BATCH,
+        progress=on_epoch,
+    )
+    tuned.head.curves = head.curves + [
+        {**record, "epoch": done + int(record["epoch"]), "stage": "fine-tuning"}
+        for record in tuned.head.curves
+    ]
+    tuned.head.epochs_run = done + tuned.head.epochs_run
+    return tuned
+
+
+def _with_teacher(dataset: LabelledSet, labelled_ids: list[int], backbone: str) -> tuple[LabelledSet, int]:
+    """Unlabelled photos the active model is sure about join the training side (trainer's
+    ``with_pseudo_labels``); tags the teacher does not know score 0."""
+    teacher = active_model.sigmoid_head(backbone)
+    if teacher is None:
+        return dataset, 0
+    weight, bias, teacher_tags = teacher
+    shared = [t for t in dataset.tags if t in teacher_tags]
+    if not shared:
+        return dataset, 0
+    rows = PhotoEmbedding.objects.filter(backbone=backbone).exclude(photo_id__in=labelled_ids)
+    vectors = [
+        np.frombuffer(bytes(v), dtype=np.float16)
+        for v in rows.values_list("vector", flat=True)[:TEACHER_PHOTOS]
+    ]
+    if not vectors:
+        return dataset, 0
+    unlabelled = np.stack(vectors).astype(np.float32)
+    scores = sigmoid_scores(weight, bias, unlabelled)
+    # The teacher's columns, in the candidate's order.
+    mapped = np.zeros((len(unlabelled), len(dataset.tags)), dtype=np.float32)
+    for tag in shared:
+        mapped[:, dataset.tags.index(tag)] = scores[:, teacher_tags.index(tag)]
+    return with_pseudo_labels(
+        dataset,
+        unlabelled,
+        mapped,
+        confidence=settings.TRAIN_PSEUDO_CONFIDENCE,
+        weight=settings.TRAIN_PSEUDO_WEIGHT,
+    )
+
+
+def _gate(
+    data: TrainingData, head: TrainedHead, backbone: str, candidate_scores: np.ndarray | None = None
+) -> Verdict:
+    """Candidate and active model on the same validation photos. ``candidate_scores`` come with a
+    fine-tuned candidate (its own pixels pass); otherwise both read the stored embeddings, unless
+    the active model sees through another backbone, when it looks at the photos themselves."""
+    val = data.validation
+    if candidate_scores is None:
+        candidate_scores = sigmoid_scores(head.weight, head.bias, data.embeddings[val])
+    active_scores: np.ndarray | None
+    active = active_model.sigmoid_head(backbone)
+    if active is not None:
+        weight, bias, active_tags = active
+        active_scores = sigmoid_scores(weight, bias, data.embeddings[val])
+    else:
+        held_out = [pk for pk, held in zip(data.photo_ids, val, strict=True) if held]
+        active_scores, active_tags = active_model.scores_from_pixels(held_out)
+    return judge(
+        labels=data.labels[val],
+        tags=data.tags,
+        candidate_scores=candidate_scores,
+        active_scores=active_scores,
+        active_tags=active_tags,
+        tolerance=settings.TRAIN_GATE_TOLERANCE,
+        min_map=settings.TRAIN_MIN_FIRST_MAP,
+    )
+
+
+def _publish(
+    run: TrainingRun,
+    data: TrainingData,
+    head: TrainedHead,
+    verdict: Verdict,
+    backbone: str,
+    body_state: dict[str, torch.Tensor] | None = None,
+) -> Manifest:
+    """The candidate's bundle, published whatever the verdict (a rejected one is kept with its
+    reason), and its registry row."""
+    spec = get_backbone(backbone)
+    folder = models_dir()
+    version = registry.next_version()
+    manifest = Manifest(
+        version=version,
+        # Fine-tuned: the weights travel in the bundle, and its embeddings are a space of their own.
+        backbone=BackboneRef(
+            id=spec.id,
+            embedding_dim=spec.embedding_dim,
+            tuned=f"v{version}" if body_state is not None else None,
+        ),
+        preprocessing=spec.preprocessing,
+        head=HeadSpec(kind="sigmoid"),
+        tags=data.tags,
+        thresholds=[float(t) for t in head.thresholds],
+        metrics=head.metrics,
+        dataset_fingerprint=data.fingerprint,
+        parent_version=bundle.current_version(folder),
+        training_run=run.pk,
+        gate={"accepted": verdict.accepted, "reason": verdict.reason, **verdict.numbers},
+    )
+    bundle.publish(folder, manifest, head={"weight": head.weight, "bias": head.bias}, backbone=body_state)
+    registry.register_candidate(manifest, verdict)
+    return manifest
