@@ -1,10 +1,10 @@
-"""Shared fixtures: a temporary shared_fs per test, users, API clients and tiny images made in
-memory. Tests run against the real PostgreSQL and Redis named by DATABASE_URL and REDIS_URL
-(``make test`` sets them)."""
+"""Shared fixtures: a temporary shared_fs per test, users, an anonymous API client and the
+browser; the plain helpers that tests import (tiny images, signed-in clients, uploads,
+screenshots) are in tests/helpers/. Tests run against the real PostgreSQL and Redis named by
+DATABASE_URL and REDIS_URL (``make test`` sets them)."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,13 +14,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import TransactionTestCase
-from PIL import Image
 from playwright.sync_api import Browser, Page, sync_playwright
 from rest_framework.test import APIClient
-
-from api.accounts.services import token_for
-
-REPO = Path(__file__).resolve().parent.parent
 
 # Playwright's sync API keeps an event loop on the main thread; the ORM calls made by the tests
 # themselves are still synchronous and safe.
@@ -79,10 +74,6 @@ def fresh_throttles() -> Iterator[None]:
     yield
 
 
-def stored_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file())
-
-
 @pytest.fixture
 def make_user(db: None) -> Callable[..., User]:
     counter = {"n": 0}
@@ -112,41 +103,13 @@ def carol(make_user: Callable[..., User]) -> User:
     return make_user("carol")
 
 
-def client_for(user: User | None) -> APIClient:
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
-    return client
-
-
 @pytest.fixture
 def anonymous() -> APIClient:
     return APIClient()
 
 
-def image_bytes(
-    fmt: str = "JPEG",
-    size: tuple[int, int] = (64, 48),
-    color: tuple[int, ...] | int = (200, 40, 40),
-    mode: str = "RGB",
-    **save_args: Any,
-) -> bytes:
-    """A tiny image in memory; different colours give different content hashes."""
-    image = Image.new(mode, size, color)  # type: ignore[arg-type]
-    out = io.BytesIO()
-    image.save(out, format=fmt, **save_args)
-    return out.getvalue()
-
-
-def upload(client: APIClient, data: bytes, name: str = "photo.jpg", **fields: Any) -> Any:
-    file = io.BytesIO(data)
-    file.name = name
-    return client.post("/api/photos/", {"image": file, **fields}, format="multipart")
-
-
 # ---------------------------------------------------------------- the browser
 
-SHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -174,8 +137,3 @@ def page(browser: Browser, live_server: Any) -> Iterator[Page]:
     page.set_default_timeout(15_000)
     yield page
     context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

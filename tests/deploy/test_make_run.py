@@ -1,0 +1,91 @@
+"""`make run` on the embedded defaults: no PostgreSQL, no Redis, just this repository."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.helpers.images import image_bytes
+from tests.helpers.paths import REPO
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.celery_worker
+def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
+    env.update(
+        VAR_DIR=str(tmp_path / "var"),
+        SHARED_FS=str(tmp_path / "shared_fs"),
+        STATIC_ROOT=str(tmp_path / "static"),
+        ADMIN_USERNAME="admin",
+        ADMIN_PASSWORD="admin-pass-123",
+    )
+    log = tmp_path / "platform.log"
+    with log.open("w") as out:
+        platform = subprocess.Popen(
+            [sys.executable, "scripts/run_platform.py", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).text == "ok":
+                    break
+            # A read timeout too: gunicorn's socket accepts before its workers boot, slowly on a
+            # loaded 2-core machine.
+            except (requests.ConnectionError, requests.Timeout):
+                pass
+            assert platform.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+
+        token = requests.post(
+            f"{base}/api/auth/token/", data={"username": "admin", "password": "admin-pass-123"}
+        )
+        headers = {"Authorization": f"Token {token.json()['token']}"}
+        created = requests.post(
+            f"{base}/api/photos/", headers=headers, files={"image": ("a.png", image_bytes("PNG"))}, timeout=30
+        )
+        assert created.status_code == 201, created.text
+        feed = requests.get(f"{base}/api/photos/", timeout=10).json()
+        assert [p["id"] for p in feed["results"]] == [created.json()["id"]]
+        assert (tmp_path / "var" / "tagloop.sqlite3").exists()
+        # The worker publishes the day-zero model on first start and tags the upload.
+        photo_url = f"{base}/api/photos/{created.json()['id']}/"
+        while requests.get(photo_url, timeout=10).json()["status"] != "tagged":
+            assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
+            time.sleep(0.5)
+        assert (tmp_path / "shared_fs" / "models" / "CURRENT").read_text().strip() == "0"
+        # The worker and the trainer say so when they consume their queues.
+        while log.read_text().count("ready.") < 2:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        assert "worker@" in log.read_text() and "trainer@" in log.read_text()
+    finally:
+        platform.send_signal(signal.SIGTERM)
+        try:
+            platform.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(platform.pid, signal.SIGKILL)
+            platform.wait()
+    assert platform.returncode == 0, log.read_text()[-3000:]

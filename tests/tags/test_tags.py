@@ -1,0 +1,227 @@
+"""Tags with provenance: names, who may add them, and how people's votes set their state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from api.photos.models import Photo
+from api.tags.models import PhotoTag, Tag, TagSource, TagState
+from api.tags.services import TagRejected, normalise
+from tests.helpers.clients import client_for, upload
+from tests.helpers.images import image_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def public_photo(alice: User) -> dict[str, Any]:
+    return upload(client_for(alice), image_bytes(color=(1, 100, 1)), visibility="public").json()
+
+
+@pytest.fixture
+def private_photo(alice: User) -> dict[str, Any]:
+    return upload(client_for(alice), image_bytes(color=(2, 100, 2)), visibility="private").json()
+
+
+def model_suggests(photo_id: int, name: str, score: float = 0.8, version: int = 0) -> PhotoTag:
+    """What the tagging worker of the next issue writes: a suggestion with its score and version."""
+    return PhotoTag.objects.create(
+        photo=Photo.objects.get(pk=photo_id),
+        tag=Tag.objects.get_or_create(name=name)[0],
+        source=TagSource.MODEL,
+        state=TagState.SUGGESTED,
+        score=score,
+        model_version=version,
+    )
+
+
+def tag_on(client: Any, photo_id: int, name: str) -> dict[str, Any]:
+    tags = client.get(f"/api/photos/{photo_id}/").json()["tags"]
+    return next(t for t in tags if t["name"] == name)
+
+
+class TestTagNames:
+    @pytest.mark.parametrize(
+        ("raw", "name"),
+        [
+            ("Beach", "beach"),
+            ("#Sunset", "sunset"),
+            ("  golden retriever ", "golden_retriever"),
+            ("x-ray_2", "x-ray_2"),
+        ],
+    )
+    def test_names_are_normalised(self, raw: str, name: str) -> None:
+        assert normalise(raw) == name
+
+    @pytest.mark.parametrize(
+        ("raw", "reason"),
+        [
+            ("", "at least one letter"),
+            ("#", "at least one letter"),
+            ("no!", "only letters"),
+            ("a" * 51, "limit is 50"),
+        ],
+    )
+    def test_invalid_names_are_refused_with_the_reason(self, raw: str, reason: str) -> None:
+        with pytest.raises(TagRejected, match=reason):
+            normalise(raw)
+
+    def test_the_api_answers_an_invalid_name_with_a_400_and_the_reason(
+        self, alice: User, public_photo: dict[str, Any]
+    ) -> None:
+        response = client_for(alice).post(
+            f"/api/photos/{public_photo['id']}/tags/", {"name": "<b>"}, format="json"
+        )
+
+        assert response.status_code == 400
+        assert "may contain only letters" in response.json()["detail"]
+
+
+class TestAddingAndRemovingTags:
+    def test_the_owners_tag_is_confirmed_at_once(self, alice: User, public_photo: dict[str, Any]) -> None:
+        response = client_for(alice).post(
+            f"/api/photos/{public_photo['id']}/tags/", {"name": "#Dog"}, format="json"
+        )
+
+        assert response.status_code == 201
+        assert response.json() | {"created_at": None, "updated_at": None} == {
+            "name": "dog",
+            "source": "user",
+            "state": "confirmed",
+            "score": None,
+            "model_version": None,
+            "added_by": "alice",
+            "confirmations": 1,
+            "rejections": 0,
+            "created_at": None,
+            "updated_at": None,
+        }
+
+    def test_another_persons_tag_is_a_suggestion_until_enough_people_vouch(
+        self, alice: User, bob: User, carol: User, public_photo: dict[str, Any]
+    ) -> None:
+        pid = public_photo["id"]
+        client_for(bob).post(f"/api/photos/{pid}/tags/", {"name": "cat"}, format="json")
+        assert tag_on(client_for(alice), pid, "cat")["state"] == "suggested"
+
+        client_for(bob).post(f"/api/photos/{pid}/tags/cat/confirm/")  # a second vote by the same person
+        assert tag_on(client_for(alice), pid, "cat")["confirmations"] == 1
+
+        client_for(carol).post(f"/api/photos/{pid}/tags/cat/confirm/")
+        cat = tag_on(client_for(alice), pid, "cat")
+        assert (cat["state"], cat["confirmations"], cat["added_by"]) == ("confirmed", 2, "bob")
+
+    def test_the_owners_word_beats_other_peoples_votes(
+        self, alice: User, bob: User, carol: User, public_photo: dict[str, Any]
+    ) -> None:
+        pid = public_photo["id"]
+        for person in (bob, carol):
+            client_for(person).post(f"/api/photos/{pid}/tags/", {"name": "cat"}, format="json")
+
+        client_for(alice).post(f"/api/photos/{pid}/tags/cat/reject/")
+
+        cat = tag_on(client_for(alice), pid, "cat")
+        assert (cat["state"], cat["confirmations"], cat["rejections"]) == ("rejected", 2, 1)
+
+    def test_a_person_confirms_a_model_suggestion(self, bob: User, public_photo: dict[str, Any]) -> None:
+        model_suggests(public_photo["id"], "beach", score=0.91, version=3)
+
+        response = client_for(bob).post(f"/api/photos/{public_photo['id']}/tags/beach/confirm/")
+
+        body = response.json()
+        assert response.status_code == 200
+        assert (body["source"], body["state"], body["score"], body["model_version"]) == (
+            "model",
+            "confirmed",
+            0.91,
+            3,
+        )
+
+    def test_a_rejected_model_suggestion_is_kept_as_a_negative(
+        self, bob: User, public_photo: dict[str, Any]
+    ) -> None:
+        model_suggests(public_photo["id"], "snow")
+
+        client_for(bob).post(f"/api/photos/{public_photo['id']}/tags/snow/reject/")
+
+        row = PhotoTag.objects.get(photo_id=public_photo["id"], tag__name="snow")
+        assert (row.source, row.state) == ("model", "rejected")
+
+    def test_the_owner_removing_a_model_suggestion_rejects_it_instead_of_forgetting_it(
+        self, alice: User, public_photo: dict[str, Any]
+    ) -> None:
+        model_suggests(public_photo["id"], "snow")
+
+        response = client_for(alice).delete(f"/api/photos/{public_photo['id']}/tags/snow/")
+
+        assert response.status_code == 200 and response.json()["state"] == "rejected"
+        assert PhotoTag.objects.filter(tag__name="snow", state="rejected").count() == 1
+
+    def test_the_owner_removes_a_persons_tag_for_good(
+        self, alice: User, public_photo: dict[str, Any]
+    ) -> None:
+        client_for(alice).post(f"/api/photos/{public_photo['id']}/tags/", {"name": "dog"}, format="json")
+
+        response = client_for(alice).delete(f"/api/photos/{public_photo['id']}/tags/dog/")
+
+        assert response.status_code == 204
+        assert not PhotoTag.objects.filter(tag__name="dog").exists()
+
+    def test_someone_else_cannot_remove_the_owners_tag(
+        self, alice: User, bob: User, public_photo: dict[str, Any]
+    ) -> None:
+        client_for(alice).post(f"/api/photos/{public_photo['id']}/tags/", {"name": "dog"}, format="json")
+
+        response = client_for(bob).delete(f"/api/photos/{public_photo['id']}/tags/dog/")
+
+        assert response.status_code == 403
+        assert "Only the owner" in response.json()["detail"]
+
+    def test_a_person_withdraws_their_own_suggestion(self, bob: User, public_photo: dict[str, Any]) -> None:
+        client_for(bob).post(f"/api/photos/{public_photo['id']}/tags/", {"name": "tree"}, format="json")
+
+        response = client_for(bob).delete(f"/api/photos/{public_photo['id']}/tags/tree/")
+
+        assert response.status_code == 204
+
+    def test_nobody_but_the_owner_can_tag_or_even_find_a_private_photo(
+        self, bob: User, anonymous: Any, private_photo: dict[str, Any]
+    ) -> None:
+        pid = private_photo["id"]
+        assert (
+            client_for(bob).post(f"/api/photos/{pid}/tags/", {"name": "x"}, format="json").status_code == 404
+        )
+        assert client_for(bob).post(f"/api/photos/{pid}/tags/x/confirm/").status_code == 404
+        assert anonymous.post(f"/api/photos/{pid}/tags/", {"name": "x"}, format="json").status_code == 401
+
+    def test_voting_on_a_tag_the_photo_does_not_have_is_a_404(
+        self, bob: User, public_photo: dict[str, Any]
+    ) -> None:
+        response = client_for(bob).post(f"/api/photos/{public_photo['id']}/tags/unicorn/confirm/")
+
+        assert response.status_code == 404
+        assert "no tag 'unicorn'" in response.json()["detail"]
+
+
+class TestTagSearch:
+    def test_autocomplete_lists_matching_tags_with_counts_prefix_first(self, alice: User, bob: User) -> None:
+        upload(client_for(alice), image_bytes(color=(1, 1, 1)), tags="sunset,beach")
+        upload(client_for(alice), image_bytes(color=(2, 2, 2)), tags="sunset")
+        upload(client_for(bob), image_bytes(color=(3, 3, 3)), tags="unsettled")
+
+        results = client_for(None).get("/api/tags/", {"q": "sun"}).json()["results"]
+
+        assert results == [{"name": "sunset", "photo_count": 2}]
+        results = client_for(None).get("/api/tags/", {"q": "set"}).json()["results"]
+        assert [r["name"] for r in results] == ["sunset", "unsettled"]
+
+    def test_tags_of_private_photos_are_not_counted_for_others(self, alice: User, bob: User) -> None:
+        upload(client_for(alice), image_bytes(color=(4, 4, 4)), tags="secret", visibility="private")
+
+        assert client_for(bob).get("/api/tags/", {"q": "secret"}).json()["results"] == []
+        assert client_for(alice).get("/api/tags/", {"q": "secret"}).json()["results"] == [
+            {"name": "secret", "photo_count": 1}
+        ]
