@@ -1,5 +1,5 @@
 """Model bundles on the shared volume and the protocol that publishes them (docs/architecture.md,
-'Publishing weights').
+'The publishing protocol').
 
 ``<models>/<version>/`` holds ``manifest.json`` (a :class:`trainer.manifest.Manifest`) and
 safetensors weights. A bundle is written under a temporary name, fsynced and renamed into place,

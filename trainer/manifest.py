@@ -1,6 +1,6 @@
 """A bundle's manifest as one typed object: what the weights are, how pixels become their input,
 which tags they score and how the model was judged (docs/architecture.md, 'The model and its
-bundle').
+bundle format').
 
 Free of torch: the web process reads manifests (the registry, the status page) without loading a
 model. ``Manifest.from_dict`` is the only way a manifest is read, so every reader gets the same

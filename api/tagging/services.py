@@ -1,8 +1,8 @@
 """Tagging photos: claiming work, writing the model's suggestions, and recovering from dead
 workers. Free of torch: the web process imports this to wake workers; the model side lives in
-``api.tagging.worker``. The database is the truth about work (docs/architecture.md, 'Work queue'):
-a Celery message only wakes a worker, which claims batches until nothing is left. Messages are
-sent by task name, so this module never imports the tasks that call it."""
+``api.tagging.worker``. The database is the truth about work (docs/architecture.md, 'The work
+queue'): a Celery message only wakes a worker, which claims batches until nothing is left.
+Messages are sent by task name, so this module never imports the tasks that call it."""
 
 from __future__ import annotations
 

@@ -69,8 +69,8 @@ def _pool_size_celery_starts(concurrency: Any) -> int:
 
 
 def _register_versions() -> None:
-    """The first worker publishes version 0 outside any run: its registry row is written here, by
-    the process that changed the volume, so pages and the API only read."""
+    """The first worker publishes version 0 outside any run: its registry row is written by the
+    process that changed the volume, so pages and the API only read."""
     try:
         sync_versions()
     except Exception:
@@ -91,7 +91,6 @@ def load_model_and_beat(**_: Any) -> None:
     except Exception:
         log.exception("could not load a model at start-up")
     else:
-        _register_versions()
         if tagger.device.type == "cpu" and not started_with_tunables():
             log.warning(
                 "tagging on the CPU without GLIBC_TUNABLES: each batch will fault its memory in again "
@@ -100,6 +99,11 @@ def load_model_and_beat(**_: Any) -> None:
             )
 
     def beat() -> None:
+        # On this thread, not in the signal: Celery's Django fix-up closes, after this handler, the
+        # file descriptors of every connection the main thread holds as if it were the parent's,
+        # which then closed whichever socket reused the number (the heartbeat's, seen as "Bad file
+        # descriptor").
+        _register_versions()
         while True:
             try:
                 close_old_connections()

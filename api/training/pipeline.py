@@ -1,7 +1,7 @@
-"""The training pipeline, one claimed run from start to end (docs/architecture.md, 'Training'):
-labels people vouched for -> embeddings -> head -> optional fine-tuning and teacher/student ->
-the gate -> publish -> activate. Any error fails the run with its message; the bundle is published
-atomically, so a failure never leaves half a model behind.
+"""The training pipeline, one claimed run from start to end (docs/architecture.md, 'The training
+pipeline and its gate'): labels people vouched for -> embeddings -> head -> optional fine-tuning
+and teacher/student -> the gate -> publish -> activate. Any error fails the run with its message;
+the bundle is published atomically, so a failure never leaves half a model behind.
 
 This module loads torch: only the trainer imports it (the training task, inside its body, so the
 web process can import the tasks to send them without torch)."""
@@ -82,22 +82,14 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
     }
     if verdict.accepted:
         registry.activate_version(version=manifest.version)
-        return runs.finish(
-            run,
-            Status.SUCCEEDED,
-            phase="done",
-            metrics=metrics,
-            model_version=manifest.version,
-            curves=head.curves,
-        )
     return runs.finish(
         run,
-        Status.REJECTED,
+        Status.SUCCEEDED if verdict.accepted else Status.REJECTED,
         phase="done",
         metrics=metrics,
         model_version=manifest.version,
         curves=head.curves,
-        error=verdict.reason,
+        error="" if verdict.accepted else verdict.reason,
     )
 
 

@@ -1,4 +1,5 @@
-"""The OpenAPI schema covers the paths DESIGN.md promises, and the docs work with no internet."""
+"""The OpenAPI schema covers the paths the README's REST API table promises, and the docs work with no
+internet."""
 
 from __future__ import annotations
 

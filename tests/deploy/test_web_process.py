@@ -1,4 +1,5 @@
-"""The API image carries no torch (DESIGN.md): the web process must run without importing it."""
+"""The API image carries no torch (docs/architecture.md, 'Services and what talks to what'): the
+web process must run without importing it."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from api.tagging.models import WorkerStatus
 from api.tagging.pool import claim_size, pool_size, torch_threads
 from api.tagging.runtime import get_runtime
 from api.tagging.services import unclaimed_work
+from api.training.models import ModelVersion
 from tests.helpers.images import image_bytes
 from tests.helpers.workers import (
     TaggingEvents,
@@ -147,6 +148,9 @@ def test_a_pool_of_three_shares_a_backlog_each_photo_tagged_once_from_one_wake_u
         loaded = WorkerStatus.objects.filter(model_version__isnull=False, device="cpu")
         wait_until(lambda: loaded.count() == 3, what="three pool processes")
         assert {event.worker for event in events} <= {status.name for status in loaded}
+        # The process that published version 0 registered it: pages and the API only read the rows.
+        registered = ModelVersion.objects.filter(version=0, status="active")
+        wait_until(registered.exists, what="version 0 in the registry")
 
 
 @pytest.mark.django_db(transaction=True)

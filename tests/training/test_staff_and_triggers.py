@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from api.training.models import ModelVersion, TrainingRun
+from api.training.registry import sync_versions
 from api.training.tasks import check_schedule
 from tests.helpers.training import separable_photos
 from trainer import bundle
@@ -27,6 +28,7 @@ def models(shared_fs: Path, settings: Any) -> Path:
     settings.TRAIN_MAX_EPOCHS = 60
     folder = shared_fs / "models"
     ensure_active_model(folder)
+    sync_versions()  # what the first tagging worker does once it has published version 0
     return folder
 
 
