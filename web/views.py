@@ -28,7 +28,13 @@ from api.photos.serializers import file_url
 from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
 from api.tags.models import PhotoTag, TagVote, Vote
-from api.tags.selectors import attach_tags, photo_tags_with_votes, search_tags, with_their_tags
+from api.tags.selectors import (
+    attach_tags,
+    can_take_part,
+    photo_tags_with_votes,
+    search_tags,
+    with_their_tags,
+)
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -118,7 +124,7 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
             .filter(photo=photo)
             .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
         ),
-        "can_tag": request.user.is_authenticated and (is_owner or photo.visibility == Visibility.PUBLIC),
+        "can_tag": can_take_part(request.user, photo),
         "display_url": file_url(photo, "display", token),
         "original_url": file_url(photo, "original", token),
         "share_url": request.build_absolute_uri(reverse("web:shared-photo", args=[photo.share_token]))
