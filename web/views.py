@@ -16,15 +16,14 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts.selectors import signed_in_user
 from api.pagination import page_size
 from api.photos import selectors, services
+from api.photos.links import file_url, share_url
 from api.photos.models import Photo, Visibility
-from api.photos.serializers import file_url
 from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
 from api.tags.models import PhotoTag, TagVote, Vote
@@ -127,9 +126,7 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
         "can_tag": can_take_part(request.user, photo),
         "display_url": file_url(photo, "display", token),
         "original_url": file_url(photo, "original", token),
-        "share_url": request.build_absolute_uri(reverse("web:shared-photo", args=[photo.share_token]))
-        if is_owner and photo.visibility == Visibility.UNLISTED
-        else None,
+        "share_url": share_url(request, photo),
         "visibilities": Visibility.choices,
         "location": selectors.visible_location(request.user, photo),
     }
