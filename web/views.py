@@ -22,7 +22,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from api.accounts.selectors import signed_in_user
 from api.pagination import page_size
 from api.photos import selectors, services
-from api.photos.links import file_url, share_url
+from api.photos.links import file_token, file_url, share_url
 from api.photos.models import Photo, Visibility
 from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
@@ -113,7 +113,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) -> dict[str, Any]:
     is_owner = services.is_owner(request.user, photo)
-    token = photo.share_token if is_owner else share_token
+    token = file_token(request.user, photo, share_token)
     return {
         "photo": photo,
         "is_owner": is_owner,

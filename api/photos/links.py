@@ -9,6 +9,7 @@ from django.urls import reverse
 from rest_framework.request import Request
 
 from api.photos.models import Photo, Visibility
+from api.photos.selectors import can_view
 from api.photos.services import is_owner
 
 
@@ -20,10 +21,17 @@ def file_url(photo: Photo, kind: str, share_token: str | None = None) -> str:
     return url
 
 
+def file_token(viewer: User | AnonymousUser, photo: Photo, offered: str | None = None) -> str | None:
+    """The share token that goes on the viewer's file URLs: the photo's own for its owner; for
+    anyone else the token they came with, and only if it opens the photo."""
+    if is_owner(viewer, photo):
+        return photo.share_token
+    return offered if offered and can_view(viewer, photo, offered) else None
+
+
 def file_url_for(viewer: User | AnonymousUser, photo: Photo, kind: str) -> str:
-    """A file URL as ``viewer`` may load it when they came without a share token: the owner's
-    carries the photo's token, anyone else's none."""
-    return file_url(photo, kind, photo.share_token if is_owner(viewer, photo) else None)
+    """A file URL as ``viewer`` may load it when they came without a share token."""
+    return file_url(photo, kind, file_token(viewer, photo))
 
 
 def share_url(request: HttpRequest | Request, photo: Photo) -> str | None:
