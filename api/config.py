@@ -7,14 +7,17 @@ Every reader fails loudly (``ImproperlyConfigured``) on a value it cannot parse,
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_Number = TypeVar("_Number", int, float)
 
 
 def env_str(name: str, default: str) -> str:
@@ -35,16 +38,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}")
-    return value
+    return _env_number(name, default, int, "an integer", minimum, None, f"at least {minimum}")
 
 
 def env_choice(name: str, default: str, choices: list[str]) -> str:
@@ -57,15 +51,29 @@ def env_choice(name: str, default: str, choices: list[str]) -> str:
 def env_float(
     name: str, default: float, *, minimum: float | None = None, maximum: float | None = None
 ) -> float:
+    return _env_number(name, default, float, "a number", minimum, maximum, f"between {minimum} and {maximum}")
+
+
+def _env_number(
+    name: str,
+    default: _Number,
+    parse: Callable[[str], _Number],
+    kind: str,
+    minimum: _Number | None,
+    maximum: _Number | None,
+    bounds: str,
+) -> _Number:
+    """``default`` when unset or empty (not checked against the bounds), else the parsed value,
+    which must be ``kind`` and within the bounds (``bounds`` says them in the error)."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = float(raw.strip())
+        value = parse(raw.strip())
     except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+        raise ImproperlyConfigured(f"{name} must be {kind}, got {raw!r}") from None
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value}")
+        raise ImproperlyConfigured(f"{name} must be {bounds}, got {value}")
     return value
 
 

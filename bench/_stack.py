@@ -170,7 +170,9 @@ class Stack:
     def log(self, name: str) -> str:
         return (self.work / f"{name}.log").read_text()[-3000:]
 
-    def close(self) -> None:
+    def close(self, *, keep_work: bool = False) -> None:
+        """Stops the processes and drops the database; ``keep_work`` keeps the temporary folder
+        (logs, what the processes wrote) for a look afterwards."""
         for process in self.processes:
             process.terminate()
         for process in self.processes:
@@ -183,4 +185,5 @@ class Stack:
 
             connections.close_all()
         pg_admin(f"DROP DATABASE IF EXISTS {self.db_name}")
-        shutil.rmtree(self.work, ignore_errors=True)
+        if not keep_work:
+            shutil.rmtree(self.work, ignore_errors=True)

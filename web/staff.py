@@ -4,7 +4,9 @@ throughput, failed photos with retry, workers and their GPUs, the training sched
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -51,12 +53,26 @@ QUALITY_LABELS = {"tag": ("Tag", "Tag"), "precision": ("Precision", "Prec."), "r
                   "ap": ("AP", "AP")}  # fmt: skip
 
 
+def _quality_sorted(
+    view: Callable[[HttpRequest, str, bool], HttpResponse],
+) -> Callable[[HttpRequest], HttpResponse]:
+    """Hands the view the per-tag table's ``?sort=`` as (column, descending); a sort it cannot
+    follow is answered 400 with the choices, before the view does any work."""
+
+    @wraps(view)
+    def sorted_view(request: HttpRequest) -> HttpResponse:
+        try:
+            column, descending = parse_quality_sort(request.GET.get("sort"))
+        except BadSort as error:
+            return HttpResponseBadRequest(str(error))
+        return view(request, column, descending)
+
+    return sorted_view
+
+
 @staff_member_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    try:
-        column, descending = parse_quality_sort(request.GET.get("sort"))
-    except BadSort as error:
-        return HttpResponseBadRequest(str(error))
+@_quality_sorted
+def dashboard(request: HttpRequest, column: str, descending: bool) -> HttpResponse:
     versions = list(ModelVersion.objects.all())
     active = next((v for v in versions if v.status == ModelVersion.Status.ACTIVE), None)
     tags, close = next_vocabulary()
@@ -93,12 +109,9 @@ def run_panel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_member_required
-def quality(request: HttpRequest) -> HttpResponse:
+@_quality_sorted
+def quality(request: HttpRequest, column: str, descending: bool) -> HttpResponse:
     """The per-tag table alone, sorted as asked: the column headers fetch it."""
-    try:
-        column, descending = parse_quality_sort(request.GET.get("sort"))
-    except BadSort as error:
-        return HttpResponseBadRequest(str(error))
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     return render(request, "web/_staff_quality.html", _quality_context(active, column, descending))
 

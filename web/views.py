@@ -16,19 +16,24 @@ from django.db import connection
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts.selectors import signed_in_user
 from api.pagination import page_size
 from api.photos import selectors, services
+from api.photos.links import file_token, file_url, share_url
 from api.photos.models import Photo, Visibility
-from api.photos.serializers import file_url
 from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
 from api.tags.models import PhotoTag, TagVote, Vote
-from api.tags.selectors import attach_tags, photo_tags_with_votes, search_tags, with_their_tags
+from api.tags.selectors import (
+    attach_tags,
+    can_take_part,
+    photo_tags_with_votes,
+    search_tags,
+    with_their_tags,
+)
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -108,7 +113,7 @@ def search(request: HttpRequest) -> HttpResponse:
 
 def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) -> dict[str, Any]:
     is_owner = services.is_owner(request.user, photo)
-    token = photo.share_token if is_owner else share_token
+    token = file_token(request.user, photo, share_token)
     return {
         "photo": photo,
         "is_owner": is_owner,
@@ -118,12 +123,10 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
             .filter(photo=photo)
             .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
         ),
-        "can_tag": request.user.is_authenticated and (is_owner or photo.visibility == Visibility.PUBLIC),
+        "can_tag": can_take_part(request.user, photo),
         "display_url": file_url(photo, "display", token),
         "original_url": file_url(photo, "original", token),
-        "share_url": request.build_absolute_uri(reverse("web:shared-photo", args=[photo.share_token]))
-        if is_owner and photo.visibility == Visibility.UNLISTED
-        else None,
+        "share_url": share_url(request, photo),
         "visibilities": Visibility.choices,
         "location": selectors.visible_location(request.user, photo),
     }

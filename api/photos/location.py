@@ -156,52 +156,63 @@ def _jpeg_without_location(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def _blanked_exif_chunk(payload: bytes) -> bytes | None:
+    """A PNG or WebP EXIF chunk: the TIFF block, with or without JPEG's "Exif" header before it."""
+    return _blanked_exif(payload, _EXIF_HEADER if payload.startswith(_EXIF_HEADER) else b"")
+
+
+def _split_chunks(data: bytes, pos: int, *, riff: bool) -> tuple[list[tuple[bytes, bytes, bytes]], bytes]:
+    """The chunks from ``pos`` on as (kind, payload, the whole chunk), and what follows the last
+    one. PNG frames a chunk as length (big-endian), kind, payload, CRC; RIFF (WebP) as kind,
+    length (little-endian), payload padded to an even size."""
+    chunks = []
+    while pos + (8 if riff else 12) <= len(data):
+        if riff:
+            kind, length = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+            size = 8 + length + (length & 1)
+        else:
+            length, kind = struct.unpack_from(">I", data, pos)[0], data[pos + 4 : pos + 8]
+            size = 12 + length
+        chunks.append((kind, data[pos + 8 : pos + 8 + length], data[pos : pos + size]))
+        pos += size
+    return chunks, data[pos:]
+
+
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
 def _png_without_location(data: bytes) -> bytes:
+    chunks, rest = _split_chunks(data, 8, riff=False)
     out = [data[:8]]
-    pos = 8
-    while pos + 12 <= len(data):
-        length = struct.unpack_from(">I", data, pos)[0]
-        kind = data[pos + 4 : pos + 8]
-        payload = data[pos + 8 : pos + 8 + length]
-        chunk = data[pos : pos + 12 + length]
-        pos += 12 + length
+    for kind, payload, chunk in chunks:
+        if kind in (b"tEXt", b"zTXt", b"iTXt") and payload.split(b"\x00", 1)[0] in _PNG_METADATA_KEYWORDS:
+            continue
         if kind == b"eXIf":
-            blanked = _blanked_exif(payload, _EXIF_HEADER if payload.startswith(_EXIF_HEADER) else b"")
+            blanked = _blanked_exif_chunk(payload)
             if blanked is None:
                 continue
             chunk = _png_chunk(kind, blanked)
-        elif kind in (b"tEXt", b"zTXt", b"iTXt") and payload.split(b"\x00", 1)[0] in _PNG_METADATA_KEYWORDS:
-            continue
         out.append(chunk)
-    out.append(data[pos:])
-    return b"".join(out)
+    return b"".join([*out, rest])
 
 
 def _webp_without_location(data: bytes) -> bytes:
-    chunks: list[bytes] = []
+    chunks, rest = _split_chunks(data, 12, riff=True)
+    kept: list[bytes] = []
     dropped_xmp = False
-    pos = 12
-    while pos + 8 <= len(data):
-        kind = data[pos : pos + 4]
-        length = struct.unpack_from("<I", data, pos + 4)[0]
-        padded = length + (length & 1)
-        payload = data[pos + 8 : pos + 8 + length]
-        chunk = data[pos : pos + 8 + padded]
-        pos += 8 + padded
-        if kind == b"EXIF":
-            blanked = _blanked_exif(payload, _EXIF_HEADER if payload.startswith(_EXIF_HEADER) else b"")
-            if blanked is None:
-                continue  # the VP8X flag may still say "EXIF"; readers then find none, as wanted
-            chunk = chunk[:8] + blanked + chunk[8 + length :]
-        elif kind == b"XMP " and b"GPS" in payload:
+    for kind, payload, chunk in chunks:
+        if kind == b"XMP " and b"GPS" in payload:
             dropped_xmp = True
             continue
-        chunks.append(chunk)
-    body = b"".join(chunks) + data[pos:]
+        if kind == b"EXIF":
+            blanked = _blanked_exif_chunk(payload)
+            if blanked is None:
+                continue  # the VP8X flag may still say "EXIF"; readers then find none, as wanted
+            # Blanking keeps the size, so the chunk's header stays true.
+            chunk = chunk[:8] + blanked + chunk[8 + len(payload) :]
+        kept.append(chunk)
+    body = b"".join(kept) + rest
     if dropped_xmp and body.startswith(b"VP8X"):
         body = body[:8] + bytes([body[8] & ~0x04]) + body[9:]
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body

@@ -9,18 +9,6 @@ def new_share_token() -> str:
     return secrets.token_urlsafe(16)
 
 
-class Visibility(models.TextChoices):
-    PUBLIC = "public", "Public"
-    UNLISTED = "unlisted", "Unlisted (share link)"
-    PRIVATE = "private", "Private"
-
-
-class TaggingStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    TAGGED = "tagged", "Tagged"
-    FAILED = "failed", "Failed"
-
-
 class Photo(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="photos")
     # The original is stored once per content hash; several rows may share it.
@@ -32,8 +20,20 @@ class Photo(models.Model):
     height = models.PositiveIntegerField()
     taken_at = models.DateTimeField(null=True, blank=True)
     caption = models.TextField(blank=True, max_length=2000)
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        UNLISTED = "unlisted", "Unlisted (share link)"
+        PRIVATE = "private", "Private"
+
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC)
     share_token = models.CharField(max_length=32, unique=True, default=new_share_token)
+
+    class TaggingStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        TAGGED = "tagged", "Tagged"
+        FAILED = "failed", "Failed"
+
     status = models.CharField(
         max_length=10, choices=TaggingStatus.choices, default=TaggingStatus.PENDING, db_index=True
     )
@@ -63,3 +63,8 @@ class Photo(models.Model):
 
     def __str__(self) -> str:
         return f"Photo {self.pk} by {self.owner_id}"
+
+
+# The names the rest of the code imports.
+Visibility = Photo.Visibility
+TaggingStatus = Photo.TaggingStatus

@@ -1,22 +1,14 @@
 from __future__ import annotations
 
-from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.photos.links import file_token, file_url, share_url
 from api.photos.models import Photo, TaggingStatus, Visibility
-from api.photos.selectors import can_view, visible_location
+from api.photos.selectors import visible_location
 from api.photos.services import CAPTION_MAX_LENGTH
 from api.tags.serializers import PhotoTagSerializer
 from api.validation import StrictSerializer
-
-
-def file_url(photo: Photo, kind: str, share_token: str | None = None) -> str:
-    url = reverse("photo-file", kwargs={"pk": photo.pk, "kind": kind})
-    # Unlisted photos need the token on every file URL, or the browser could not load them.
-    if photo.visibility == Visibility.UNLISTED and share_token:
-        url += f"?s={share_token}"
-    return url
 
 
 class PhotoSerializer(serializers.ModelSerializer):
@@ -57,15 +49,10 @@ class PhotoSerializer(serializers.ModelSerializer):
 
     def _token(self, photo: Photo) -> str | None:
         request = self.context.get("request")
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and user.pk == photo.owner_id:
-            return photo.share_token
-        offered = (
-            request.query_params.get("share")
-            if request is not None and hasattr(request, "query_params")
-            else None
-        )
-        return offered if offered and can_view(user, photo, offered) else None  # type: ignore[arg-type]
+        if request is None:
+            return None
+        offered = request.query_params.get("share") if hasattr(request, "query_params") else None
+        return file_token(request.user, photo, offered)
 
     def _location(self, photo: Photo) -> tuple[float, float] | None:
         request = self.context.get("request")
@@ -96,11 +83,7 @@ class PhotoSerializer(serializers.ModelSerializer):
     def get_share_url(self, photo: Photo) -> str | None:
         """The share link, shown only to the owner of an unlisted photo."""
         request = self.context.get("request")
-        user = getattr(request, "user", None)
-        if photo.visibility != Visibility.UNLISTED or user is None or user.pk != photo.owner_id:
-            return None
-        path = reverse("web:shared-photo", kwargs={"token": photo.share_token})
-        return request.build_absolute_uri(path) if request is not None else path
+        return share_url(request, photo) if request is not None else None
 
 
 class PhotoUploadSerializer(StrictSerializer):

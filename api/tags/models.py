@@ -15,25 +15,26 @@ class Tag(models.Model):
         return self.name
 
 
-class TagSource(models.TextChoices):
-    USER = "user", "A person"
-    MODEL = "model", "The model"
-
-
-class TagState(models.TextChoices):
-    SUGGESTED = "suggested", "Suggested"
-    CONFIRMED = "confirmed", "Confirmed"
-    REJECTED = "rejected", "Rejected"
-
-
 class PhotoTag(models.Model):
     """A tag on a photo with its provenance. Model and person tags share this table but never
     blur: ``source`` says who proposed it and ``state`` what people made of it, so the trainer
-    can learn only from what people vouched for (DESIGN.md, 'Data and provenance')."""
+    can learn only from what people vouched for (docs/architecture.md, 'Data model and the
+    provenance of tags')."""
 
     photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="photo_tags")
     tag = models.ForeignKey(Tag, on_delete=models.PROTECT, related_name="photo_tags")
+
+    class TagSource(models.TextChoices):
+        USER = "user", "A person"
+        MODEL = "model", "The model"
+
     source = models.CharField(max_length=8, choices=TagSource.choices)
+
+    class TagState(models.TextChoices):
+        SUGGESTED = "suggested", "Suggested"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+
     state = models.CharField(max_length=10, choices=TagState.choices, db_index=True)
     score = models.FloatField(null=True, blank=True)
     model_version = models.IntegerField(null=True, blank=True)
@@ -51,16 +52,16 @@ class PhotoTag(models.Model):
         return f"{self.tag.name} on {self.photo_id} ({self.source}, {self.state})"
 
 
-class Vote(models.TextChoices):
-    CONFIRM = "confirm", "Confirm"
-    REJECT = "reject", "Reject"
-
-
 class TagVote(models.Model):
     """One person's word on one tag of one photo; a second vote replaces the first."""
 
     photo_tag = models.ForeignKey(PhotoTag, on_delete=models.CASCADE, related_name="votes")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tag_votes")
+
+    class Vote(models.TextChoices):
+        CONFIRM = "confirm", "Confirm"
+        REJECT = "reject", "Reject"
+
     value = models.CharField(max_length=8, choices=Vote.choices)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -70,3 +71,9 @@ class TagVote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.value}s {self.photo_tag_id}"
+
+
+# The names the rest of the code imports.
+TagSource = PhotoTag.TagSource
+TagState = PhotoTag.TagState
+Vote = TagVote.Vote

@@ -24,6 +24,15 @@ from api.tags.models import PhotoTag, Tag, TagSource, TagState, Vote
 LIVE_STATES = (TagState.SUGGESTED, TagState.CONFIRMED)
 
 
+def can_take_part(user: AbstractBaseUser | AnonymousUser, photo: Photo) -> bool:
+    """Who may tag a photo and vote on its tags: the owner always, others only on public photos,
+    so that people vouch only for what everyone can see. The API refuses, and the site hides its
+    controls, by this one rule."""
+    return bool(
+        user.is_authenticated and (photo.owner_id == user.pk or photo.visibility == Visibility.PUBLIC)
+    )
+
+
 def photo_tags_with_votes() -> QuerySet[PhotoTag]:
     """Confirmed first, then suggestions by score, rejected last."""
     return (

@@ -6,7 +6,7 @@ from api.validation import StrictSerializer
 
 class PhotoTagSerializer(serializers.ModelSerializer):
     name = serializers.CharField(source="tag.name")
-    added_by = serializers.SerializerMethodField()
+    added_by = serializers.CharField(source="added_by.username", read_only=True, allow_null=True)
     confirmations = serializers.IntegerField(read_only=True, default=0)
     rejections = serializers.IntegerField(read_only=True, default=0)
 
@@ -25,9 +25,6 @@ class PhotoTagSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
-
-    def get_added_by(self, photo_tag: PhotoTag) -> str | None:
-        return photo_tag.added_by.username if photo_tag.added_by else None
 
 
 class TagNameSerializer(StrictSerializer):

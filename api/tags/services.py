@@ -16,8 +16,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from api.photos.models import Photo, Visibility
+from api.photos.models import Photo
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
+from api.tags.selectors import can_take_part
 
 _VALID_NAME = re.compile(r"^[\w-]+$")
 
@@ -63,13 +64,6 @@ def _tag_named(name: str) -> Tag:
     return tag
 
 
-def _can_take_part(user: User, photo: Photo) -> bool:
-    """The owner always; others only on public photos (DESIGN: people vouch on what all can see)."""
-    return bool(
-        user.is_authenticated and (photo.owner_id == user.pk or photo.visibility == Visibility.PUBLIC)
-    )
-
-
 def recompute_state(photo_tag: PhotoTag) -> PhotoTag:
     votes = photo_tag.votes.all()
     owner_vote = next((v.value for v in votes if v.user_id == photo_tag.photo.owner_id), None)
@@ -99,7 +93,7 @@ def _record_vote(photo_tag: PhotoTag, user: User, value: str) -> PhotoTag:
 def add_tag(*, photo: Photo, user: User, name: str) -> PhotoTag:
     """A person adds a tag: the owner's tags are confirmed at once; anyone else's is a suggestion
     that counts as their own confirmation. Adding a tag that is already there vouches for it."""
-    if not _can_take_part(user, photo):
+    if not can_take_part(user, photo):
         raise TagNotAllowed("Only the owner can tag a photo that is not public.")
     tag = _tag_named(normalise(name))
     with transaction.atomic():
@@ -116,7 +110,7 @@ def add_tag(*, photo: Photo, user: User, name: str) -> PhotoTag:
 
 
 def vote(*, photo: Photo, user: User, name: str, value: str) -> PhotoTag:
-    if not _can_take_part(user, photo):
+    if not can_take_part(user, photo):
         raise TagNotAllowed("Only the owner can confirm or reject tags on a photo that is not public.")
     with transaction.atomic():
         photo_tag = _photo_tag(photo, name, lock=True)

@@ -43,6 +43,10 @@ class TrainingRun(models.Model):
         SKIPPED = "skipped", "Skipped"
         FAILED = "failed", "Failed"
 
+    ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         API = "api", "API"
@@ -50,9 +54,6 @@ class TrainingRun(models.Model):
         ADMIN = "admin", "Django admin"
         COMMAND = "command", "Management command"
 
-    ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
-
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
