@@ -35,22 +35,23 @@ class TrainingRun(models.Model):
     """The truth about one training run: claimed atomically, progress written as it goes. The web
     UI reads this row, never Celery internals."""
 
+    # Labels Django derives from the names are left to it; only the ones it would get wrong are spelt.
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
         REJECTED = "rejected", "Rejected by the gate"
-        SKIPPED = "skipped", "Skipped"
-        FAILED = "failed", "Failed"
+        SKIPPED = "skipped"
+        FAILED = "failed"
 
     ACTIVE_STATES = (Status.QUEUED, Status.RUNNING)
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
 
     class Trigger(models.TextChoices):
-        SCHEDULE = "schedule", "Schedule"
+        SCHEDULE = "schedule"
         API = "api", "API"
-        DASHBOARD = "dashboard", "Dashboard"
+        DASHBOARD = "dashboard"
         ADMIN = "admin", "Django admin"
         COMMAND = "command", "Management command"
 
