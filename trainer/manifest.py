@@ -97,11 +97,19 @@ class BackboneRef:
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> BackboneRef:
         tuned = data.get("tuned")
-        return cls(
+        ref = cls(
             id=str(data["id"]),
             embedding_dim=_int(data.get("embedding_dim", 0)),
             tuned=str(tuned) if tuned else None,
         )
+        # Where the weights come from follows from ``tuned``; a manifest that says otherwise would
+        # be served with the wrong backbone.
+        if data.get("weights", ref.weights) != ref.weights:
+            raise BundleError(
+                f"backbone weights {data.get('weights')!r} do not match "
+                + (f"a backbone fine-tuned by {ref.tuned}" if ref.tuned else "the package's weights")
+            )
+        return ref
 
 
 @dataclass(frozen=True)

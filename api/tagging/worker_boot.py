@@ -1,6 +1,6 @@
 """Worker start-up. A tagging worker loads its model when its process starts (not on the first
-photo, which would then wait seconds), registers the version it serves, and keeps a heartbeat
-while idle; other processes load no model. Every worker records the size of the pool it forks
+photo, which would then wait seconds), keeps the model registry in step with CURRENT, and keeps
+a heartbeat while idle; other processes load no model. Every worker records the size of the pool it forks
 (the trainer's start-up, ``api.training.boot``, reads it)."""
 
 from __future__ import annotations
@@ -68,13 +68,16 @@ def _pool_size_celery_starts(concurrency: Any) -> int:
         return cpu_count()  # Celery's fallback for a value it cannot read
 
 
-def _register_versions() -> None:
-    """The first worker publishes version 0 outside any run: its registry row is written by the
-    process that changed the volume, so pages and the API only read."""
+def _register_versions() -> bool:
+    """The first worker publishes version 0 outside any run, and CURRENT may be re-pointed by hand:
+    the registry is synced by the processes that see the volume change, so pages and the API only
+    read. Whether it worked (a failure is tried again on the next beat)."""
     try:
         sync_versions()
     except Exception:
         log.warning("could not register the published model versions", exc_info=True)
+        return False
+    return True
 
 
 @worker_process_init.connect
@@ -99,11 +102,11 @@ def load_model_and_beat(**_: Any) -> None:
             )
 
     def beat() -> None:
-        # On this thread, not in the signal: Celery's Django fix-up closes, after this handler, the
-        # file descriptors of every connection the main thread holds as if it were the parent's,
-        # which then closed whichever socket reused the number (the heartbeat's, seen as "Bad file
-        # descriptor").
-        _register_versions()
+        # The registry is synced on this thread, not in the signal: Celery's Django fix-up closes,
+        # after this handler, the file descriptors of every connection the main thread holds as if
+        # it were the parent's, which then closed whichever socket reused the number (the
+        # heartbeat's, seen as "Bad file descriptor").
+        synced: list[int | None] = []  # the CURRENT the registry was last synced with
         while True:
             try:
                 close_old_connections()
@@ -113,6 +116,10 @@ def load_model_and_beat(**_: Any) -> None:
                 with contextlib.suppress(Exception):
                     runtime.current()
                 heartbeat(worker=worker, runtime=runtime, tagged=0)
+                # Version 0 published, or CURRENT re-pointed outside activation: the rows follow.
+                current = services.active_version()
+                if synced != [current] and _register_versions():
+                    synced[:] = [current]
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
             finally:

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from django.conf import settings
 
 from api import volume
 from api.photos.models import Photo
 from trainer import bundle
 from trainer.inference import Prediction, Tagger
+
+if TYPE_CHECKING:
+    import torch
 
 
 def photo_files(photo_ids: Sequence[int]) -> list[Path]:

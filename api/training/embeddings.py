@@ -9,7 +9,6 @@ from api import volume
 from api.photos.models import Photo
 from api.tagging.models import PhotoEmbedding
 from api.tagging.services import store_embeddings
-from api.volume import models_dir
 from trainer import bundle
 from trainer.day_zero import DAY_ZERO_VERSION, ensure_active_model
 
@@ -25,7 +24,7 @@ def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16)
         return 0
     from trainer.inference import Prediction, Tagger
 
-    folder = models_dir()
+    folder = volume.models_dir()
     current = ensure_active_model(folder)
     same_space = bundle.read_manifest(folder, current).embedding_space == backbone
     tagger = Tagger.load(folder, current if same_space else DAY_ZERO_VERSION)

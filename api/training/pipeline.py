@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from django.conf import settings
 
 from api.tagging.models import PhotoEmbedding
@@ -28,9 +28,12 @@ from trainer.gate import Verdict, judge
 from trainer.manifest import BackboneRef, HeadSpec, Manifest
 from trainer.training import LabelledSet, TrainedHead, sigmoid_scores, train_head, with_pseudo_labels
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
 Status = TrainingRun.Status
-# Unlabelled photos the teacher scores at most, newest embeddings first in no particular order.
+# Unlabelled photos the teacher scores at most (the first the database returns, in no set order).
 TEACHER_PHOTOS = 20000
 
 

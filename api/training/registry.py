@@ -2,9 +2,10 @@
 (metrics, the gate's reason, status), while the bundle holds the weights. Activation and rollback
 are the same move: CURRENT is re-pointed, and photos tagged by other versions get re-tagged.
 
-Only processes that change the volume write here: the first tagging worker publishes version 0
-and then syncs, the trainer registers what it publishes and syncs on its sweep, and activation
-syncs first. Pages and the API only read the rows (a GET never writes)."""
+Only processes that see the volume change write here: tagging workers sync when CURRENT names a
+version they have not synced (version 0 they published, a hand-made re-point), the trainer
+registers what it publishes and syncs on its sweep, and activation syncs first. Pages and the API
+only read the rows (a GET never writes)."""
 
 from __future__ import annotations
 

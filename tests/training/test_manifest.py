@@ -4,12 +4,15 @@ before the type still load, and a bad manifest is refused with a sentence saying
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.helpers.paths import REPO
 from trainer import bundle
+from trainer.day_zero import publish_day_zero
 from trainer.manifest import (
     BACKBONE_FILE,
     HEAD_FILE,
@@ -20,29 +23,18 @@ from trainer.manifest import (
     Preprocessing,
 )
 
-# A fine-tuned candidate's manifest as the trainer wrote it before the typed object existed.
-WRITTEN_BEFORE = {
-    "format_version": 1,
-    "version": 3,
-    "created_at": "2026-11-20T10:00:00+00:00",
-    "backbone": {"id": "efficientnet_lite0", "embedding_dim": 4, "weights": BACKBONE_FILE, "tuned": "v3"},
-    "preprocessing": {
-        "resize": 256,
-        "crop": 224,
-        "interpolation": "bicubic",
-        "mean": [0.5] * 3,
-        "std": [0.5] * 3,
-    },
-    "head": {"kind": "sigmoid", "file": HEAD_FILE},
-    "tags": ["beach", "dog"],
-    "thresholds": [0.4, 0.6],
-    "metrics": {"map": 0.91},
-    "dataset_fingerprint": "abc",
-    "parent_version": 2,
-    "training_run": 7,
-    "gate": {"accepted": True, "reason": "better", "candidate_map": 0.91},
-    "checksums": {HEAD_FILE: "00", BACKBONE_FILE: "11"},
-}
+# manifest.json files as the code before the typed manifest published them (commit cf3bfa9): day
+# zero, a fine-tuned candidate and a rejected trained head.
+GOLDEN = REPO / "tests" / "fixtures" / "manifests"
+WRITTEN_BEFORE = json.loads((GOLDEN / "fine_tuned.json").read_text())
+
+
+def golden(name: str) -> dict[str, object]:
+    return dict(json.loads((GOLDEN / f"{name}.json").read_text()))
+
+
+def without_time(data: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in data.items() if key != "created_at"}
 
 
 def small_manifest(version: int = 1, *, tuned: str | None = None) -> Manifest:
@@ -56,21 +48,34 @@ def small_manifest(version: int = 1, *, tuned: str | None = None) -> Manifest:
     )
 
 
-def test_a_manifest_written_before_the_type_reads_and_writes_back_the_same_json() -> None:
+@pytest.mark.parametrize("name", ["day_zero", "fine_tuned", "rejected_head"])
+def test_a_manifest_written_before_the_type_reads_and_writes_back_the_same_json(name: str) -> None:
+    assert Manifest.from_dict(golden(name)).to_dict() == golden(name)
+
+
+def test_a_fine_tuned_bundle_of_before_is_read_as_its_own_embedding_space() -> None:
     manifest = Manifest.from_dict(WRITTEN_BEFORE)
 
     assert manifest.embedding_space == "efficientnet_lite0+v3" and manifest.backbone.weights == BACKBONE_FILE
-    assert manifest.to_dict() == WRITTEN_BEFORE
 
 
-def test_the_day_zero_heads_class_map_survives_the_round_trip() -> None:
-    data = {
-        **WRITTEN_BEFORE,
-        "head": {"kind": "softmax_classes", "file": HEAD_FILE, "class_to_tag": [0, 1, 1]},
-    }
+def test_day_zero_is_published_byte_for_byte_as_before_but_for_its_time(tmp_path: Path) -> None:
+    publish_day_zero(tmp_path)
 
-    assert Manifest.from_dict(data).head.class_to_tag == (0, 1, 1)
-    assert Manifest.from_dict(data).to_dict()["head"] == data["head"]
+    written = json.loads((tmp_path / "0" / "manifest.json").read_text())
+    assert without_time(written) == without_time(golden("day_zero"))
+
+
+def test_trained_candidates_are_published_as_before_but_for_their_time(tmp_path: Path) -> None:
+    for name, backbone in (("fine_tuned", {"w": torch.arange(6.0)}), ("rejected_head", None)):
+        before = Manifest.from_dict(golden(name))
+        again = replace(before, checksums={}, created_at=None)
+        bundle.publish(
+            tmp_path, again, head={"weight": torch.ones(2, 4), "bias": torch.zeros(2)}, backbone=backbone
+        )
+
+        written = json.loads((tmp_path / str(before.version) / "manifest.json").read_text())
+        assert without_time(written) == without_time(golden(name)), name
 
 
 @pytest.mark.parametrize(
@@ -84,6 +89,10 @@ def test_the_day_zero_heads_class_map_survives_the_round_trip() -> None:
             "malformed manifest",
         ),
         ({"format_version": 2}, "bundle format 2, expected 1"),
+        (
+            {"backbone": {"id": "efficientnet_lite0", "embedding_dim": 4, "weights": BACKBONE_FILE}},
+            "do not match the package's weights",
+        ),
     ],
 )
 def test_a_bad_manifest_is_refused_with_what_is_wrong(change: dict[str, object], message: str) -> None:
