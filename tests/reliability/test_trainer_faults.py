@@ -23,6 +23,7 @@ from tests.helpers.workers import (
     wait_until,
 )
 from trainer import bundle
+from trainer.manifest import HEAD_FILE
 
 __all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
 
@@ -55,7 +56,7 @@ def test_a_trainer_killed_mid_run_leaves_no_bundle_and_a_failed_run_and_the_next
     # What a kill while publishing would leave: a staging folder, never a version.
     debris = models / ".tmp-1-interrupted"
     debris.mkdir()
-    (debris / "head.safetensors").write_bytes(b"half a head")
+    (debris / HEAD_FILE).write_bytes(b"half a head")
 
     with celery_worker(
         "training", env=env_for_test_database(shared_fs, **TRAINING_ENV), log=tmp_path / "next.log"

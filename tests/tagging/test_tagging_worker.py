@@ -42,6 +42,7 @@ from tests.helpers.workers import (
     wait_until,
 )
 from trainer import bundle
+from trainer.manifest import HEAD_FILE
 
 __all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
 
@@ -122,7 +123,7 @@ def test_a_new_bundle_is_used_by_the_next_batch_and_a_broken_one_is_refused_and_
     assert list(PhotoTag.objects.filter(photo=first).values_list("tag__name", flat=True)) == ["red_thing"]
 
     publish_head(models, 2, ["green_thing"], [6.0])
-    head = bundle.bundle_dir(models, 2) / "head.safetensors"
+    head = bundle.bundle_dir(models, 2) / HEAD_FILE
     head.write_bytes(head.read_bytes()[:-8] + b"garbage!")
     (models / "CURRENT").write_text("2\n")  # a damaged bundle made active behind the gate's back
     third = upload_photo(owner=alice, data=image_bytes(color=(230, 30, 30)))
@@ -137,7 +138,7 @@ def test_a_new_bundle_is_used_by_the_next_batch_and_a_broken_one_is_refused_and_
     )
     system = client_for(None).get("/api/system/").json()
     assert system["workers"][0]["model_version"] == 1
-    assert "head.safetensors is damaged" in system["workers"][0]["model_error"]
+    assert f"{HEAD_FILE} is damaged" in system["workers"][0]["model_error"]
     # The status page names the version CURRENT points at, and says why it is not the one tagging.
     assert system["active_model"]["version"] == 2
     why = system["active_model"]["error"]

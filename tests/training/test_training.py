@@ -25,6 +25,7 @@ from tests.helpers.training import KINDS, bare_photo, separable_photos, with_emb
 from trainer import bundle
 from trainer.day_zero import ensure_active_model
 from trainer.gate import judge
+from trainer.manifest import HEAD_FILE
 from trainer.metrics import average_precision, choose_thresholds, evaluate
 
 pytestmark = pytest.mark.django_db
@@ -312,7 +313,7 @@ class TestRegistryApi:
         separable_photos(alice, per_kind=12)
         run_now()
         client_for(make_user("boss", staff=True)).post("/api/models/0/activate/")
-        head = bundle.bundle_dir(models, 1) / "head.safetensors"
+        head = bundle.bundle_dir(models, 1) / HEAD_FILE
         head.write_bytes(head.read_bytes()[:-8] + b"garbage!")
 
         response = client_for(User.objects.get(username="boss")).post("/api/models/1/activate/")
