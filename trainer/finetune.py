@@ -24,8 +24,8 @@ from trainer.backbones import Backbone, get_backbone
 from trainer.images import open_for_model
 from trainer.inference import build_transform, pick_device
 from trainer.manifest import Preprocessing
-from trainer.metrics import choose_thresholds, evaluate, mean_average_precision
-from trainer.training import CurvePoint, LabelledSet, Progress, TrainedHead, epoch_record, rebalancing_weights
+from trainer.metrics import CurvePoint, choose_thresholds, evaluate, mean_average_precision
+from trainer.training import LabelledSet, Progress, TrainedHead, epoch_record, rebalancing_weights
 
 
 @dataclass

@@ -244,16 +244,18 @@ def _list(value: object) -> list[object]:
     return value
 
 
-def _int(value: object) -> int:
+def _number(value: object) -> int | float | str:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise TypeError(f"expected a number, got {value!r}")
-    return int(value)
+    return value
+
+
+def _int(value: object) -> int:
+    return int(_number(value))
 
 
 def _float(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
+    return float(_number(value))
 
 
 def _triple(value: object) -> tuple[float, float, float]:

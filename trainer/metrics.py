@@ -3,9 +3,13 @@ per-tag thresholds chosen on validation data. NumPy only."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+# One point of a run's curves (loss, mAP, F1 per epoch); fine-tuning's points also say their stage.
+CurvePoint = Mapping[str, float | str]
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float | None:

@@ -8,7 +8,7 @@ early on validation mAP, and per-tag thresholds are chosen on the validation pho
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.metrics import choose_thresholds, evaluate, mean_average_precision
+from trainer.metrics import CurvePoint, choose_thresholds, evaluate, mean_average_precision
 
 
 @dataclass
@@ -30,10 +30,6 @@ class LabelledSet:
     def split(self, validation: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = self.validation if validation else ~self.validation
         return self.embeddings[rows], self.labels[rows], self.weights[rows]
-
-
-# One point of a run's curves; fine-tuning's points also say their stage.
-CurvePoint = Mapping[str, float | str]
 
 
 @dataclass

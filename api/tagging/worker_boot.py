@@ -1,7 +1,7 @@
 """Worker start-up. A tagging worker loads its model when its process starts (not on the first
 photo, which would then wait seconds), keeps the model registry in step with CURRENT, and keeps
-a heartbeat while idle; other processes load no model. Every worker records the size of the pool it forks
-(the trainer's start-up, ``api.training.boot``, reads it)."""
+a heartbeat while idle; other processes load no model. Every worker records the size of the pool
+it forks (the trainer's start-up, ``api.training.boot``, reads it)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,12 @@ from django.db import close_old_connections, connections
 from api.celery import served_queues
 from api.tagging import services
 from api.tagging.pool import configured_pool_size, pool_processes, remember_pool_processes
-from api.training.registry import sync_versions
+from api.training.registry import sync_versions_or_log
 from trainer.allocator import MODEL_PROCESS_TUNABLES, started_with_tunables
 
 log = logging.getLogger(__name__)
 _serves_tagging = False
+_NEVER_SYNCED = object()
 
 
 @celeryd_init.connect
@@ -68,18 +69,6 @@ def _pool_size_celery_starts(concurrency: Any) -> int:
         return cpu_count()  # Celery's fallback for a value it cannot read
 
 
-def _register_versions() -> bool:
-    """The first worker publishes version 0 outside any run, and CURRENT may be re-pointed by hand:
-    the registry is synced by the processes that see the volume change, so pages and the API only
-    read. Whether it worked (a failure is tried again on the next beat)."""
-    try:
-        sync_versions()
-    except Exception:
-        log.warning("could not register the published model versions", exc_info=True)
-        return False
-    return True
-
-
 @worker_process_init.connect
 def load_model_and_beat(**_: Any) -> None:
     if not _serves_tagging:
@@ -106,7 +95,7 @@ def load_model_and_beat(**_: Any) -> None:
         # after this handler, the file descriptors of every connection the main thread holds as if
         # it were the parent's, which then closed whichever socket reused the number (the
         # heartbeat's, seen as "Bad file descriptor").
-        synced: list[int | None] = []  # the CURRENT the registry was last synced with
+        synced: object = _NEVER_SYNCED  # the CURRENT the registry was last synced with
         while True:
             try:
                 close_old_connections()
@@ -116,10 +105,11 @@ def load_model_and_beat(**_: Any) -> None:
                 with contextlib.suppress(Exception):
                     runtime.current()
                 heartbeat(worker=worker, runtime=runtime, tagged=0)
-                # Version 0 published, or CURRENT re-pointed outside activation: the rows follow.
+                # Version 0 published (outside any run), or CURRENT re-pointed outside activation:
+                # the rows follow, so pages and the API only read. A failed sync is tried again.
                 current = services.active_version()
-                if synced != [current] and _register_versions():
-                    synced[:] = [current]
+                if current != synced and sync_versions_or_log():
+                    synced = current
             except Exception:
                 log.warning("heartbeat failed", exc_info=True)
             finally:

@@ -5,16 +5,16 @@ the sweep can tell a slow run from a dead one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from django.utils import timezone
 
 from api.training.models import TrainingRun
+from trainer.metrics import CurvePoint
 
 # The columns the pipeline reports into; everything else on the row belongs to runs.py.
 REPORTED = ("phase", "progress", "epoch", "total_epochs", "curves", "metrics", "dataset_fingerprint")
 SAVE_EVERY_SECONDS = 0.5
-Curve = list[Mapping[str, float | str]]
 
 
 class RunProgress:
@@ -27,7 +27,7 @@ class RunProgress:
         self._last = 0.0
 
     @property
-    def curves(self) -> Curve:
+    def curves(self) -> list[CurvePoint]:
         return list(self.run.curves)
 
     def phase(self, name: str, progress: float) -> None:

@@ -68,6 +68,17 @@ def sync_versions() -> list[ModelVersion]:
     return list(ModelVersion.objects.all())
 
 
+def sync_versions_or_log() -> bool:
+    """:func:`sync_versions` for the background callers (heartbeats, the sweep): a volume that
+    cannot be read is logged, never raised into work that must go on. Whether it worked."""
+    try:
+        sync_versions()
+    except Exception:
+        log.warning("could not sync the model registry with the volume", exc_info=True)
+        return False
+    return True
+
+
 def activate_version(*, version: int) -> ModelVersion:
     """Makes ``version`` the model workers serve (a rollback is the same move). The bundle is
     verified first; a broken one is refused and nothing changes."""

@@ -37,8 +37,5 @@ def sweep_runs() -> int:
     volume (bundles without a row, CURRENT re-pointed by hand); a volume that cannot be read is
     logged and must not keep dead runs alive."""
     failed = runs.fail_silent_runs()
-    try:
-        registry.sync_versions()
-    except Exception:
-        log.warning("could not sync the model registry with the volume", exc_info=True)
+    registry.sync_versions_or_log()
     return failed
