@@ -175,9 +175,21 @@ TRAIN_IMPLICIT_NEGATIVE_WEIGHT = env_float("TRAIN_IMPLICIT_NEGATIVE_WEIGHT", 0.5
 # Flagging an upload as a near-duplicate of the owner's earlier photo (see .env.example's figures).
 NEAR_DUPLICATE_COSINE = env_float("NEAR_DUPLICATE_COSINE", 0.9, minimum=0, maximum=1)
 TRAIN_NEAR_DUPLICATE_COSINE = env_float("TRAIN_NEAR_DUPLICATE_COSINE", 0.9, minimum=0, maximum=1)
-TRAIN_VALIDATION_PERCENT = env_int("TRAIN_VALIDATION_PERCENT", 20, minimum=1)
+# A day-zero tag people reject this many times, and this many times as often as they confirm it,
+# is no longer suggested (api/tagging/suppression.py).
+DAY_ZERO_SUPPRESS_REJECTIONS = env_int("DAY_ZERO_SUPPRESS_REJECTIONS", 5, minimum=1)
+DAY_ZERO_SUPPRESS_RATIO = env_float("DAY_ZERO_SUPPRESS_RATIO", 3.0, minimum=1)
+# Every labelled photo is validated once, in one of this many folds.
+TRAIN_FOLDS = env_int("TRAIN_FOLDS", 5, minimum=2)
+# The open world: photos nobody labelled, as weak negatives for every tag (0 photos: none).
+TRAIN_BACKGROUND_PHOTOS = env_int("TRAIN_BACKGROUND_PHOTOS", 2000, minimum=0)
+TRAIN_BACKGROUND_WEIGHT = env_float("TRAIN_BACKGROUND_WEIGHT", 0.1, minimum=0, maximum=1)
 TRAIN_GATE_TOLERANCE = env_float("TRAIN_GATE_TOLERANCE", 0.02, minimum=0, maximum=1)
 TRAIN_MIN_FIRST_MAP = env_float("TRAIN_MIN_FIRST_MAP", 0.5, minimum=0, maximum=1)
+# A tag with fewer validation positives than this is named as too little support, never scored.
+TRAIN_GATE_MIN_SUPPORT = env_int("TRAIN_GATE_MIN_SUPPORT", 5, minimum=1)
+# Bootstrap resamples behind the gate's confidence intervals (95%).
+TRAIN_GATE_BOOTSTRAP = env_int("TRAIN_GATE_BOOTSTRAP", 300, minimum=50)
 TRAIN_MAX_EPOCHS = env_int("TRAIN_MAX_EPOCHS", 150, minimum=1)
 # Early stopping: epochs without a better validation mAP before training stops.
 TRAIN_PATIENCE = env_int("TRAIN_PATIENCE", 15, minimum=1)

@@ -25,7 +25,14 @@ from trainer.images import open_for_model
 from trainer.inference import build_transform, pick_device
 from trainer.manifest import Preprocessing
 from trainer.metrics import CurvePoint, choose_thresholds, evaluate, mean_average_precision
-from trainer.training import LabelledSet, Progress, TrainedHead, epoch_record, rebalancing_weights
+from trainer.training import (
+    MIN_THRESHOLD,
+    LabelledSet,
+    Progress,
+    TrainedHead,
+    epoch_record,
+    rebalancing_weights,
+)
 
 
 @dataclass
@@ -33,6 +40,7 @@ class FineTuned:
     body_state: dict[str, torch.Tensor]  # the backbone's body, ready for the bundle
     head: TrainedHead
     validation_scores: np.ndarray  # (validation photos, tags), as the published model scores them
+    validation_rows: np.ndarray  # which rows of the labelled set those are
 
 
 def _train_transform(pre: Preprocessing) -> T.Compose:
@@ -100,14 +108,17 @@ def finetune(
 
     # Decoded once at the model's size: augmentation then works on small images each epoch.
     images = [open_for_model(path, min_side=pre.resize) for path in files]
-    train_rows = np.flatnonzero(~data.validation)
-    val_rows = np.flatnonzero(data.validation)
+    # A pass over pixels per fold would cost k times as much: fine-tuning validates on one fold.
+    held_out = (data.folds == data.folds.min()) & data.judged_rows
+    train_rows = np.flatnonzero(~held_out)
+    val_rows = np.flatnonzero(held_out)
     if not len(train_rows) or not len(val_rows):
         raise ValueError("fine-tuning needs photos on both sides of the split")
     labels = torch.from_numpy(data.labels.astype(np.float32))
     weights = torch.from_numpy(data.weights.astype(np.float32))
     loss_fn = nn.BCEWithLogitsLoss(
-        reduction="none", pos_weight=rebalancing_weights(labels[train_rows]).to(target)
+        reduction="none",
+        pos_weight=rebalancing_weights(labels[train_rows], torch.ones(1, len(train_rows)))[0].to(target),
     )
     optimizer = torch.optim.AdamW(
         [{"params": tail, "lr": learning_rate / 10}, {"params": head.parameters(), "lr": learning_rate}],
@@ -175,7 +186,7 @@ def finetune(
     backbone.body.load_state_dict(best_state[0])
     head.load_state_dict(best_state[1])
     scores = best_scores  # the kept weights' own pass; no second pass over the photos
-    thresholds = choose_thresholds(scores, y_val)
+    thresholds = np.maximum(choose_thresholds(scores, y_val, default=MIN_THRESHOLD), MIN_THRESHOLD)
     metrics = evaluate(scores, y_val, thresholds, data.tags)
     metrics["finetune"] = {"best_epoch": best[1], "blocks": blocks, "device": target.type}
     return FineTuned(
@@ -185,8 +196,11 @@ def finetune(
             bias=head.bias.detach().cpu().clone(),
             thresholds=thresholds,
             metrics=metrics,
+            validation_scores=scores,
             curves=curves,
             epochs_run=epoch,
+            best_epoch=best[1],
         ),
         validation_scores=scores,
+        validation_rows=val_rows,
     )

@@ -1,12 +1,19 @@
-"""The evaluation gate: a candidate replaces the active model only if it is not worse on the same
-held-out photos.
+"""The evaluation gate: a candidate replaces the active model only if, on photos neither model
+trained on, it is not worse, and it knows how sure it is.
 
-Rule (documented in the README):
-- Scores of both models are computed on the same validation photos, and compared by mAP on the
-  tags both models know. The candidate passes if its mAP is at least the active model's minus
-  ``tolerance``.
-- When the two share no tags (the day-zero ImageNet model, or another backbone), there is nothing
-  to compare: the candidate must reach ``min_map`` on its own instead.
+Rule (documented in docs/architecture.md):
+- The candidate's scores are its out-of-fold scores: every labelled photo scored by a fold head
+  that never saw it. Tags with fewer than ``min_support`` positive photos are named as too little
+  support and left out of every figure (never scored 1.000 on one photo).
+- Each figure comes with a 95% bootstrap interval (photos resampled with replacement).
+- With no active model to compare (day zero, another backbone, no shared tags, or fewer than
+  ``min_support`` positives of a shared tag on photos labelled after the active model was
+  trained), the candidate must reach ``min_map`` by its interval's lower bound.
+- Otherwise candidate and active model are compared on the same photos the active model never
+  trained on, by mAP on the shared tags (paired bootstrap of the difference). The candidate
+  passes if the difference is at least ``-tolerance`` and it is not significantly worse (the
+  difference's upper bound is not below 0). Tags the active model does not know must then reach
+  ``min_map`` by their lower bound, as a first model would.
 """
 
 from __future__ import annotations
@@ -26,6 +33,50 @@ class Verdict:
     numbers: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Interval:
+    value: float
+    low: float
+    high: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"value": round(self.value, 4), "low": round(self.low, 4), "high": round(self.high, 4)}
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+
+def bootstrap_map(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    *,
+    resamples: int,
+    seed: int = 0,
+    against: np.ndarray | None = None,
+) -> Interval:
+    """mAP of ``scores`` with its 95% interval; with ``against``, the paired difference
+    mAP(scores) - mAP(against) on the same resampled photos."""
+
+    def figure(rows: np.ndarray | slice) -> float:
+        value = mean_average_precision(scores[rows], labels[rows])
+        if against is not None:
+            value -= mean_average_precision(against[rows], labels[rows])
+        return value
+
+    rng = np.random.default_rng(seed)
+    samples = [figure(rng.integers(0, len(labels), len(labels))) for _ in range(resamples)]
+    low, high = np.percentile(samples, [2.5, 97.5])
+    return Interval(figure(slice(None)), float(low), float(high))
+
+
+def supported(labels: np.ndarray, tags: list[str], min_support: int) -> tuple[list[int], dict[str, int]]:
+    """Columns with enough positive photos to be judged, and the others with their count."""
+    support = labels.sum(axis=0).astype(int)
+    judged = [i for i, n in enumerate(support) if n >= min_support]
+    short = {tags[i]: int(n) for i, n in enumerate(support) if n < min_support}
+    return judged, short
+
+
 def judge(
     *,
     labels: np.ndarray,
@@ -33,42 +84,106 @@ def judge(
     candidate_scores: np.ndarray,
     active_scores: np.ndarray | None,
     active_tags: list[str],
+    unseen_by_active: np.ndarray | None = None,
     tolerance: float,
     min_map: float,
+    min_support: int = 5,
+    resamples: int = 300,
 ) -> Verdict:
-    candidate_map = mean_average_precision(candidate_scores, labels)
-    shared = [t for t in tags if t in set(active_tags)]
-    if active_scores is None or not shared:
-        numbers = {"candidate_map": round(candidate_map, 4), "min_map": min_map, "shared_tags": 0}
-        if candidate_map >= min_map:
-            return Verdict(
-                True, f"mAP {candidate_map:.3f} reaches the minimum {min_map:.3f} for a first model", numbers
-            )
-        return Verdict(
-            False, f"mAP {candidate_map:.3f} is below the minimum {min_map:.3f} for a first model", numbers
-        )
-    ours = [tags.index(t) for t in shared]
-    theirs = [active_tags.index(t) for t in shared]
-    shared_labels = labels[:, ours]
-    candidate_shared = mean_average_precision(candidate_scores[:, ours], shared_labels)
-    active_shared = mean_average_precision(active_scores[:, theirs], shared_labels)
-    numbers = {
-        "candidate_map": round(candidate_map, 4),
-        "candidate_map_shared": round(candidate_shared, 4),
-        "active_map_shared": round(active_shared, 4),
-        "shared_tags": len(shared),
-        "tolerance": tolerance,
+    judged, short = supported(labels, tags, min_support)
+    numbers: dict[str, Any] = {
+        "photos": len(labels),
+        "judged_tags": len(judged),
+        "too_little_support": short,
     }
-    if candidate_shared >= active_shared - tolerance:
+    if not judged:
         return Verdict(
-            True,
-            f"mAP {candidate_shared:.3f} on {len(shared)} shared tags vs the active model's "
-            f"{active_shared:.3f}",
+            False,
+            f"no tag has {min_support} validation photos yet, so the candidate cannot be judged"
+            + (f" ({_named(short)})" if short else ""),
             numbers,
         )
+    overall = bootstrap_map(labels[:, judged], candidate_scores[:, judged], resamples=resamples)
+    numbers |= {"candidate_map": overall.to_dict(), "min_map": min_map, "tolerance": tolerance}
+    shortfall = f"; too little support: {_named(short)}" if short else ""
+    comparison = _comparable(labels, tags, judged, active_scores, active_tags, unseen_by_active, min_support)
+    if comparison is None:
+        numbers["compared_with_active"] = False
+        if overall.low >= min_map:
+            return Verdict(
+                True,
+                f"mAP {overall} reaches the minimum {min_map:.3f} by its lower bound{shortfall}",
+                numbers,
+            )
+        return Verdict(
+            False,
+            f"mAP {overall} does not reach the minimum {min_map:.3f} by its lower bound{shortfall}",
+            numbers,
+        )
+    rows, ours, theirs = comparison
+    assert active_scores is not None
+    y = labels[rows][:, ours]
+    mine, other = candidate_scores[rows][:, ours], active_scores[rows][:, theirs]
+    difference = bootstrap_map(y, mine, resamples=resamples, against=other)
+    candidate_shared = mean_average_precision(mine, y)
+    active_shared = mean_average_precision(other, y)
+    numbers |= {
+        "compared_with_active": True,
+        "compared_photos": len(rows),
+        "shared_tags": len(ours),
+        "candidate_map_shared": round(candidate_shared, 4),
+        "active_map_shared": round(active_shared, 4),
+        "difference": difference.to_dict(),
+    }
+    where = f"on {len(ours)} shared tags and {len(rows)} photos the active model never trained on"
+    if difference.value < -tolerance or difference.high < 0:
+        return Verdict(
+            False,
+            f"mAP {candidate_shared:.3f} vs the active model's {active_shared:.3f} {where}: "
+            f"difference {difference} is worse"
+            + (f" by more than {tolerance:.3f}" if difference.value < -tolerance else ", significantly"),
+            numbers,
+        )
+    new = [i for i in judged if tags[i] not in set(active_tags)]
+    if new:
+        fresh = bootstrap_map(labels[:, new], candidate_scores[:, new], resamples=resamples)
+        numbers["new_tags_map"] = fresh.to_dict()
+        if fresh.low < min_map:
+            return Verdict(
+                False,
+                f"{len(new)} new tags reach mAP {fresh}, "
+                f"short of the minimum {min_map:.3f} by its lower bound",
+                numbers,
+            )
     return Verdict(
-        False,
-        f"mAP {candidate_shared:.3f} on {len(shared)} shared tags is worse than the active model's "
-        f"{active_shared:.3f} by more than {tolerance:.3f}",
+        True,
+        f"mAP {candidate_shared:.3f} vs the active model's {active_shared:.3f} {where}: "
+        f"difference {difference}{shortfall}",
         numbers,
     )
+
+
+def _comparable(
+    labels: np.ndarray,
+    tags: list[str],
+    judged: list[int],
+    active_scores: np.ndarray | None,
+    active_tags: list[str],
+    unseen: np.ndarray | None,
+    min_support: int,
+) -> tuple[np.ndarray, list[int], list[int]] | None:
+    """The photos and the shared tags (our columns, the active model's) to compare on, or None
+    when nothing can be compared fairly."""
+    if active_scores is None:
+        return None
+    rows = np.flatnonzero(unseen if unseen is not None else np.ones(len(labels), dtype=bool))
+    known = {tag: i for i, tag in enumerate(active_tags)}
+    pairs = [(i, known[tags[i]]) for i in judged if tags[i] in known and labels[rows, i].sum() >= min_support]
+    if not pairs or not len(rows):
+        return None
+    return rows, [a for a, _ in pairs], [b for _, b in pairs]
+
+
+def _named(counts: dict[str, int]) -> str:
+    listed = ", ".join(f"{tag} ({n})" for tag, n in list(counts.items())[:5])
+    return listed + (f" and {len(counts) - 5} more" if len(counts) > 5 else "")

@@ -8,7 +8,7 @@ cannot be decoded fails alone; the rest of the batch goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from trainer import bundle
 from trainer.allocator import CPU_CHUNK
 from trainer.images import jpeg_decoded_whole, open_for_model
 from trainer.manifest import Manifest, Preprocessing
-from trainer.model import TaggerNet, load_net
+from trainer.model import TaggerNet, TagHead, load_net, load_tag_head
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +58,52 @@ def build_transform(preprocessing: Preprocessing) -> T.Compose:
 class Suggestion:
     tag: str
     score: float
+    version: int  # the model version that made it: the served one, or its day-zero fallback
 
 
 @dataclass
 class Prediction:
     scores: np.ndarray  # float32, one per tag of the bundle
     embedding: np.ndarray  # float16, the backbone's pooled features
+    fallback_scores: np.ndarray | None = None  # the day-zero head's, when the bundle names one
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """The day-zero head a trained version falls back on where it is not confident."""
+
+    version: int
+    tags: list[str]
+    thresholds: np.ndarray
+    head: TagHead
+
+
+def passing(scores: np.ndarray, thresholds: np.ndarray, tags: Sequence[str], version: int,
+            skip: Collection[str] = ()) -> list[Suggestion]:  # fmt: skip
+    """Tags whose score passes their threshold, best first, leaving out ``skip``."""
+    above = np.flatnonzero(scores >= thresholds)
+    ranked = above[np.argsort(-scores[above], kind="stable")]
+    return [Suggestion(tags[i], float(scores[i]), version) for i in ranked if tags[i] not in skip]
 
 
 class Tagger:
     """One loaded bundle, ready to tag. Build with :meth:`load`; keep one per process."""
 
     def __init__(
-        self, net: TaggerNet, manifest: Manifest, device: torch.device, *, cpu_chunk: int = CPU_CHUNK
+        self,
+        net: TaggerNet,
+        manifest: Manifest,
+        device: torch.device,
+        *,
+        cpu_chunk: int = CPU_CHUNK,
+        fallback: Fallback | None = None,
     ):
         self.net = net
+        self.fallback = fallback
+        if fallback is not None:
+            fallback.head.to(device)
+        # Day zero's own suggestions are ImageNet guesses, which people can vote down for good.
+        self.day_zero = manifest.head.kind == "softmax_classes"
         self.cpu_chunk = cpu_chunk
         self.version = manifest.version
         # Embeddings are stored under this: a fine-tuned backbone's are kept apart from the original's.
@@ -94,7 +125,8 @@ class Tagger:
     ) -> Tagger:
         manifest = bundle.verify(models_dir, version)
         net = load_net(models_dir, manifest)
-        return cls(net, manifest, pick_device(device), cpu_chunk=cpu_chunk)
+        fallback = _load_fallback(models_dir, manifest)
+        return cls(net, manifest, pick_device(device), cpu_chunk=cpu_chunk, fallback=fallback)
 
     def decode(self, source: bytes | str | Path) -> torch.Tensor:
         image = open_for_model(source, min_side=self.preprocessing.resize)
@@ -112,9 +144,25 @@ class Tagger:
             outputs = [self.net(chunk) for chunk in batch.split(self.cpu_chunk)]
             scores = torch.cat([chunk_scores for chunk_scores, _ in outputs])
             embeddings = torch.cat([chunk_embeddings for _, chunk_embeddings in outputs])
+        return self._predictions(scores, embeddings)
+
+    @torch.inference_mode()
+    def predict_embeddings(self, embeddings: np.ndarray) -> list[Prediction]:
+        """Scores for stored embeddings of this tagger's backbone: re-tagging with a new head
+        needs no decode and no backbone pass."""
+        tensor = torch.from_numpy(np.asarray(embeddings, dtype=np.float32)).to(self.device)
+        return self._predictions(self.net.scores_from_embeddings(tensor), tensor)
+
+    def _predictions(self, scores: torch.Tensor, embeddings: torch.Tensor) -> list[Prediction]:
         scores_np = scores.float().cpu().numpy()
+        fallback_np: list[np.ndarray | None] = [None] * len(scores_np)
+        if self.fallback is not None:
+            fallback_np = list(self.fallback.head(embeddings.float()).float().cpu().numpy())
         embeddings_np = embeddings.float().cpu().numpy().astype(np.float16)
-        return [Prediction(scores=s, embedding=e) for s, e in zip(scores_np, embeddings_np, strict=True)]
+        return [
+            Prediction(scores=s, embedding=e, fallback_scores=f)
+            for s, e, f in zip(scores_np, embeddings_np, fallback_np, strict=True)
+        ]
 
     def decode_on_device(self, sources: Sequence[bytes | str | Path]) -> list[torch.Tensor | Exception]:
         """JPEGs decoded by nvJPEG on the GPU (or torchvision's decoder on the CPU), then resized,
@@ -170,8 +218,36 @@ class Tagger:
         predictions = iter(self.predict_tensors(torch.stack(good)) if good else [])
         return [item if isinstance(item, Exception) else next(predictions) for item in decoded]
 
-    def suggestions(self, prediction: Prediction, max_tags: int) -> list[Suggestion]:
-        """Tags whose score passes their threshold, best first, at most ``max_tags``."""
-        passing = np.flatnonzero(prediction.scores >= self.thresholds)
-        ranked = passing[np.argsort(-prediction.scores[passing])][:max_tags]
-        return [Suggestion(self.tags[i], float(prediction.scores[i])) for i in ranked]
+    def suggestions(
+        self, prediction: Prediction, max_tags: int, suppressed: Collection[str] = ()
+    ) -> list[Suggestion]:
+        """At most ``max_tags`` suggestions, best first (docs/architecture.md, 'Suggestions: the
+        community head and day zero'): the served head's tags that pass their threshold; where a
+        trained head has none, its day-zero fallback's, leaving out the tags the head was taught
+        (the community decides those) and day-zero tags people have ``suppressed``."""
+        own = passing(prediction.scores, self.thresholds, self.tags, self.version,
+                      skip=suppressed if self.day_zero else ())  # fmt: skip
+        if own or self.fallback is None or prediction.fallback_scores is None:
+            return own[:max_tags]
+        fallback = self.fallback
+        skip = {*self.tags, *suppressed}
+        return passing(prediction.fallback_scores, fallback.thresholds, fallback.tags, fallback.version,
+                       skip=skip)[:max_tags]  # fmt: skip
+
+
+def _load_fallback(models_dir: Path, manifest: Manifest) -> Fallback | None:
+    """The day-zero head a trained bundle names, checked to read the same embeddings."""
+    if manifest.fallback_version is None or manifest.fallback_version == manifest.version:
+        return None
+    other = bundle.verify(models_dir, manifest.fallback_version)
+    if other.embedding_space != manifest.embedding_space:
+        raise bundle.BundleError(
+            f"version {manifest.version}'s fallback {other.version} reads {other.embedding_space} "
+            f"embeddings, not {manifest.embedding_space}"
+        )
+    return Fallback(
+        version=other.version,
+        tags=list(other.tags),
+        thresholds=np.asarray(other.thresholds, dtype=np.float32),
+        head=load_tag_head(models_dir, other),
+    )

@@ -156,6 +156,9 @@ class Manifest:
     training_run: int | None = None
     # The gate's verdict on a trained candidate: accepted, reason and its numbers.
     gate: JSON | None = None
+    # The day-zero version on the same backbone whose suggestions fill in where this head is not
+    # confident (docs/architecture.md, 'Suggestions: the community head and day zero').
+    fallback_version: int | None = None
     # Filled in by ``bundle.publish``: file name -> sha256, and when it was written.
     checksums: dict[str, str] = field(default_factory=dict)
     created_at: str | None = None
@@ -191,6 +194,7 @@ class Manifest:
             "description": self.description,
             "training_run": self.training_run,
             "gate": self.gate,
+            "fallback_version": self.fallback_version,
             "created_at": self.created_at,
         }
         out.update({key: value for key, value in optional.items() if value not in (None, "")})
@@ -210,6 +214,7 @@ class Manifest:
         try:
             parent, run = data.get("parent_version"), data.get("training_run")
             gate, fingerprint = data.get("gate"), data.get("dataset_fingerprint")
+            fallback = data.get("fallback_version")
             return cls(
                 version=_int(data["version"]),
                 backbone=BackboneRef.from_dict(_mapping(data["backbone"])),
@@ -223,6 +228,7 @@ class Manifest:
                 description=str(data.get("description", "")),
                 training_run=_int(run) if run is not None else None,
                 gate=dict(_mapping(gate)) if gate is not None else None,
+                fallback_version=_int(fallback) if fallback is not None else None,
                 checksums={str(k): str(v) for k, v in _mapping(data["checksums"]).items()},
                 created_at=str(data["created_at"]) if data.get("created_at") else None,
             )

@@ -57,9 +57,11 @@ def choose_thresholds(scores: np.ndarray, labels: np.ndarray, default: float = 0
 
 
 def evaluate(
-    scores: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, tags: list[str]
+    scores: np.ndarray, labels: np.ndarray, thresholds: np.ndarray, tags: list[str], *, min_support: int = 1
 ) -> dict[str, Any]:
-    """Everything a model version is judged by; ``labels`` is 0/1 of shape (photos, tags)."""
+    """Everything a model version is judged by; ``labels`` is 0/1 of shape (photos, tags). A tag
+    with fewer than ``min_support`` positives keeps its row but no AP, and stays out of mAP and
+    macro F1: one or two photos say nothing about it."""
     predicted = scores >= thresholds[None, :]
     truth = labels == 1
     tp = (predicted & truth).sum(axis=0).astype(np.float64)
@@ -71,7 +73,7 @@ def evaluate(
         2 * precision * recall, precision + recall, out=np.zeros_like(tp), where=(precision + recall) > 0
     )
     support = truth.sum(axis=0)
-    judged = support > 0
+    judged = support >= max(1, min_support)
     micro_denominator = 2 * tp.sum() + fp.sum() + fn.sum()
     single = truth.sum(axis=1) == 1
     top1 = (
@@ -79,13 +81,16 @@ def evaluate(
         if single.any()
         else None
     )
-    aps = per_tag_average_precision(scores, labels)  # once: for the mean and for each tag
+    # Once: for the mean and for each tag.
+    aps = [ap if judged[i] else None for i, ap in enumerate(per_tag_average_precision(scores, labels))]
     return {
         "map": round(mean_of_known(aps), 4),
         "micro_f1": round(float(2 * tp.sum() / micro_denominator) if micro_denominator else 0.0, 4),
         "macro_f1": round(float(f1[judged].mean()) if judged.any() else 0.0, 4),
         "top1_accuracy": round(top1, 4) if top1 is not None else None,
         "photos": int(labels.shape[0]),
+        "min_support": int(min_support),
+        "too_little_support": [tag for i, tag in enumerate(tags) if not judged[i]],
         "per_tag": {
             tag: {
                 "precision": round(float(precision[i]), 4),

@@ -19,17 +19,11 @@ from trainer.backbones import Backbone, get_backbone
 from trainer.manifest import HeadKind, Manifest
 
 
-class TaggerNet(nn.Module):
-    def __init__(
-        self,
-        backbone: Backbone,
-        head: nn.Linear,
-        kind: HeadKind,
-        class_to_tag: Sequence[int] | None,
-        n_tags: int,
-    ):
+class TagHead(nn.Module):
+    """Embeddings to per-tag scores, as a bundle's head describes them."""
+
+    def __init__(self, head: nn.Linear, kind: HeadKind, class_to_tag: Sequence[int] | None, n_tags: int):
         super().__init__()
-        self.backbone = backbone
         self.head = head
         self.kind = kind
         self.n_tags = n_tags
@@ -37,13 +31,23 @@ class TaggerNet(nn.Module):
         self.class_to_tag: torch.Tensor
         self.register_buffer("class_to_tag", index, persistent=False)
 
-    def scores_from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         logits = self.head(embeddings.float())
         if self.kind == "sigmoid":
             return torch.sigmoid(logits)
         probs = torch.softmax(logits, dim=-1)
         out = torch.zeros(probs.shape[0], self.n_tags, dtype=probs.dtype, device=probs.device)
         return out.index_add_(1, self.class_to_tag, probs)
+
+
+class TaggerNet(nn.Module):
+    def __init__(self, backbone: Backbone, head: TagHead):
+        super().__init__()
+        self.backbone = backbone
+        self.tag_head = head
+
+    def scores_from_embeddings(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.tag_head(embeddings)
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embeddings = self.backbone.embed(pixels)
@@ -66,7 +70,10 @@ def load_net(models_dir: Path, manifest: Manifest) -> TaggerNet:
     tuned = bundle.load_backbone_state(models_dir, manifest)
     if tuned is not None:
         backbone.body.load_state_dict(tuned)
+    return TaggerNet(backbone, load_tag_head(models_dir, manifest)).eval()
+
+
+def load_tag_head(models_dir: Path, manifest: Manifest) -> TagHead:
+    """A bundle's head alone: enough to score stored embeddings of its backbone."""
     head = head_from_manifest(manifest, *bundle.load_head(models_dir, manifest))
-    return TaggerNet(
-        backbone, head, manifest.head.kind, manifest.head.class_to_tag, n_tags=len(manifest.tags)
-    ).eval()
+    return TagHead(head, manifest.head.kind, manifest.head.class_to_tag, n_tags=len(manifest.tags)).eval()

@@ -1,9 +1,24 @@
-"""Training a multi-label head on stored backbone embeddings: seconds, not a pass over images.
+"""Training a multi-label head on stored backbone embeddings, with every labelled photo validated
+once: seconds, not a pass over images.
 
-Labels come as a matrix: 1 for a tag people vouched for, 0 for an explicit rejection or a tag
-the photo was not given, with a weight per label (0 ignores it). Rare and frequent tags are
-rebalanced with a square-root positive weight (the lesson of hashtag pre-training); training stops
-early on validation mAP, and per-tag thresholds are chosen on the validation photos.
+Labels come as a matrix: 1 for a tag people vouched for, 0 for an explicit rejection or a tag the
+photo was not given, with a weight per label (0 ignores it). Rows with no positive at all are the
+open world: photos of kinds outside the vocabulary, negatives for every tag. Rows that are not
+``judged`` (photos nobody labelled, weak negatives) train but are never scored: nobody knows
+their truth.
+
+The recipe (docs/architecture.md, 'The training pipeline and its gate'):
+- The photos are split into ``k`` folds by group (near-duplicates share a fold). ``k`` fold heads,
+  each trained without its fold, and one head on every photo are trained side by side (weighted
+  logistic regression, L-BFGS); after each epoch the fold heads score the photos they never saw
+  (the out-of-fold scores). Training stops early on the out-of-fold mAP, and the all-photo head is
+  kept as it was at the best epoch: that is the head that is published.
+- Each tag's scores are calibrated (Platt scaling on the out-of-fold logits, folded into the
+  head's weights), so a score is a probability on the same scale as the day-zero model's and
+  ordering a photo's suggestions by score is meaningful.
+- Each tag's threshold is the one with the best F1 on the calibrated out-of-fold scores, never
+  below ``MIN_THRESHOLD``: a community suggestion means "more likely than not".
+- Rare and frequent tags are rebalanced with a square-root positive weight.
 """
 
 from __future__ import annotations
@@ -16,7 +31,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.metrics import CurvePoint, choose_thresholds, evaluate, mean_average_precision
+from trainer.metrics import CurvePoint, choose_thresholds, evaluate
+
+MIN_THRESHOLD = 0.5
 
 
 @dataclass
@@ -24,22 +41,31 @@ class LabelledSet:
     embeddings: np.ndarray  # (photos, dim) float32
     labels: np.ndarray  # (photos, tags) 0/1
     weights: np.ndarray  # (photos, tags) >= 0
-    validation: np.ndarray  # (photos,) bool
+    folds: np.ndarray  # (photos,) int: the fold a photo is validated in
     tags: list[str]
+    # Rows whose labels people gave (scored by the out-of-fold metrics); None: all of them.
+    judged: np.ndarray | None = None
 
-    def split(self, validation: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        rows = self.validation if validation else ~self.validation
-        return self.embeddings[rows], self.labels[rows], self.weights[rows]
+    @property
+    def judged_rows(self) -> np.ndarray:
+        return np.ones(len(self.embeddings), dtype=bool) if self.judged is None else self.judged
+
+    def subset(self, rows: np.ndarray) -> LabelledSet:
+        return LabelledSet(self.embeddings[rows], self.labels[rows], self.weights[rows], self.folds[rows],
+                           self.tags, self.judged_rows[rows])  # fmt: skip
 
 
 @dataclass
 class TrainedHead:
-    weight: torch.Tensor
+    weight: torch.Tensor  # calibrated: sigmoid(x @ weight.T + bias) is a probability
     bias: torch.Tensor
     thresholds: np.ndarray
     metrics: dict[str, Any]
+    # Calibrated scores of each judged photo by the fold head that never saw it, in row order.
+    validation_scores: np.ndarray
     curves: list[CurvePoint] = field(default_factory=list)
     epochs_run: int = 0
+    best_epoch: int = 0
 
 
 Progress = Callable[[int, int, dict[str, float]], None]
@@ -61,16 +87,17 @@ def f1_scores(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 def epoch_record(
     epoch: int, loss: float, val_scores: np.ndarray, y_val: np.ndarray, val_map: float
 ) -> dict[str, float]:
-    """One point of a run's curves: training loss and validation mAP, micro and macro F1."""
+    """One point of a run's curves: training loss and out-of-fold mAP, micro and macro F1."""
     micro, macro = f1_scores(val_scores, y_val)
     return {"epoch": epoch, "loss": round(loss, 5), "map": round(val_map, 4),
             "micro_f1": round(micro, 4), "macro_f1": round(macro, 4)}  # fmt: skip
 
 
-def rebalancing_weights(labels: torch.Tensor) -> torch.Tensor:
-    """Square-root rebalancing: a rare tag's positives count more, without drowning the rest."""
-    positives = labels.sum(dim=0)
-    negatives = len(labels) - positives
+def rebalancing_weights(labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Square-root rebalancing per head (heads x tags): a rare tag's positives count more,
+    without drowning the rest. ``rows`` (heads x photos) says which photos each head trains on."""
+    positives = rows @ labels
+    negatives = rows.sum(dim=1, keepdim=True) - positives
     return torch.sqrt(negatives.clamp(min=1) / positives.clamp(min=1))
 
 
@@ -79,68 +106,146 @@ def train_head(
     *,
     max_epochs: int = 150,
     patience: int = 15,
-    learning_rate: float = 3e-3,
-    weight_decay: float = 1e-4,
-    batch_size: int = 256,
-    seed: int = 0,
+    l2: float = 1.0,
+    steps_per_epoch: int = 5,
+    chunk: int = 8192,
+    min_support: int = 1,
     progress: Progress | None = None,
 ) -> TrainedHead:
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    x_train, y_train, w_train = (torch.from_numpy(a.astype(np.float32)) for a in data.split(validation=False))
-    x_val, y_val, _ = data.split(validation=True)
-    if len(x_train) == 0 or len(x_val) == 0:
-        raise ValueError("training needs photos on both sides of the split")
-    pos_weight = rebalancing_weights(y_train)
-    head = nn.Linear(data.embeddings.shape[1], len(data.tags))
-    optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
-    x_val_t = torch.from_numpy(x_val.astype(np.float32))
+    """Weighted one-vs-rest logistic regression with an L2 penalty (``l2`` / 2 * |W|^2 on the
+    summed loss, scikit-learn's C=1), solved by L-BFGS over the whole set: convex, so the same
+    labels always give the same head. An epoch is ``steps_per_epoch`` L-BFGS iterations; rows go
+    through in chunks of ``chunk``, so memory stays bounded on a large library. Tags with fewer
+    than ``min_support`` validation positives are left out of the figures, as the gate does."""
+    folds = np.unique(data.folds)
+    judged = data.judged_rows
+    if len(folds) < 2 or not judged.any():
+        raise ValueError("training needs labelled photos in at least two folds")
+    x = torch.from_numpy(data.embeddings.astype(np.float32))
+    y = torch.from_numpy(data.labels.astype(np.float32))
+    w = torch.from_numpy(data.weights.astype(np.float32))
+    fold_index = torch.from_numpy(np.searchsorted(folds, data.folds))
+    heads = len(folds) + 1  # one per fold, trained without it, and the head on every photo
+    # rows[h, n]: head h trains on photo n.
+    rows = torch.ones(heads, len(x))
+    rows[: len(folds)] = (fold_index[None, :] != torch.arange(len(folds))[:, None]).float()
+    pos_weight = rebalancing_weights(y, rows)
+    dim, n_tags = data.embeddings.shape[1], len(data.tags)
+    weight = torch.zeros(heads, dim, n_tags, requires_grad=True)
+    bias = torch.zeros(heads, n_tags, requires_grad=True)
+    optimizer = torch.optim.LBFGS(
+        [weight, bias], lr=1, max_iter=steps_per_epoch, history_size=20, line_search_fn="strong_wolfe"
+    )
+    photos_per_head = rows.sum(dim=1).clamp(min=1)
 
-    best_map, best_state, stale = -1.0, None, 0
-    best_scores = np.empty(0)
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        total = torch.zeros(())
+        for start in range(0, len(x), chunk):
+            part = slice(start, start + chunk)
+            logits = torch.einsum("nd,hdt->hnt", x[part], weight) + bias[:, None, :]
+            losses = nn.functional.binary_cross_entropy_with_logits(
+                logits, y[part][None].expand_as(logits), reduction="none", pos_weight=pos_weight[:, None, :]
+            )
+            loss = (losses * w[part][None] * rows[:, part, None]).sum()
+            loss.backward()
+            total = total + loss.detach()
+        penalty = 0.5 * l2 * (weight**2).sum()
+        penalty.backward()
+        return total + penalty.detach()
+
+    best_map, stale, best_epoch = -1.0, 0, 0
+    best: TrainedHead | None = None
     curves: list[CurvePoint] = []
     epoch = 0
     for epoch in range(1, max_epochs + 1):
-        head.train()
-        order = rng.permutation(len(x_train))
-        total = 0.0
-        for start in range(0, len(order), batch_size):
-            rows = torch.from_numpy(order[start : start + batch_size])
-            loss = (loss_fn(head(x_train[rows]), y_train[rows]) * w_train[rows]).sum() / w_train[
-                rows
-            ].sum().clamp(min=1)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(rows)
-        head.eval()
-        with torch.no_grad():
-            val_scores = torch.sigmoid(head(x_val_t)).numpy()
-        val_map = mean_average_precision(val_scores, y_val)
-        record = epoch_record(epoch, total / len(x_train), val_scores, y_val, val_map)
+        loss = float(optimizer.step(closure))  # type: ignore[arg-type]
+        oof = _out_of_fold_logits(x, weight.detach(), bias.detach(), fold_index, len(folds))
+        candidate = _calibrated(data, oof, weight.detach()[-1].T, bias.detach()[-1], min_support)
+        # The curve shows exactly what the run reports: the kept epoch's point is its metrics.
+        record: dict[str, float] = {
+            "epoch": epoch,
+            "loss": round(loss / float(photos_per_head.sum()), 5),
+            **{key: candidate.metrics[key] for key in ("map", "micro_f1", "macro_f1")},
+        }
         curves.append(record)
         if progress:
             progress(epoch, max_epochs, record)
-        if val_map > best_map + 1e-4:
-            best_map, stale, best_scores = val_map, 0, val_scores
-            best_state = {k: v.detach().clone() for k, v in head.state_dict().items()}
+        if candidate.metrics["map"] > best_map + 1e-4 or best is None:
+            best_map, stale, best_epoch, best = candidate.metrics["map"], 0, epoch, candidate
         else:
             stale += 1
             if stale >= patience:
                 break
-    assert best_state is not None
-    head.load_state_dict(best_state)
-    val_scores = best_scores  # what the kept head scored when it was the best
-    thresholds = choose_thresholds(val_scores, y_val)
-    return TrainedHead(
-        weight=head.weight.detach().clone(),
-        bias=head.bias.detach().clone(),
-        thresholds=thresholds,
-        metrics=evaluate(val_scores, y_val, thresholds, data.tags),
-        curves=curves,
-        epochs_run=epoch,
+    assert best is not None
+    best.curves, best.epochs_run, best.best_epoch = curves, epoch, best_epoch
+    return best
+
+
+def _calibrated(
+    data: LabelledSet, oof: np.ndarray, weight: torch.Tensor, bias: torch.Tensor, min_support: int
+) -> TrainedHead:
+    """The all-photo head with each tag calibrated and thresholded on the out-of-fold logits, and
+    the out-of-fold figures it is judged by."""
+    judged = data.judged_rows
+    scale_t, shift_t = platt_scaling(oof[judged], data.labels[judged], data.weights[judged])
+    calibrated = _sigmoid(oof[judged] * scale_t + shift_t)
+    thresholds = np.maximum(
+        choose_thresholds(calibrated, data.labels[judged], default=MIN_THRESHOLD), MIN_THRESHOLD
     )
+    scale = torch.from_numpy(scale_t.astype(np.float32))
+    shift = torch.from_numpy(shift_t.astype(np.float32))
+    return TrainedHead(
+        weight=weight.clone() * scale[:, None],
+        bias=bias.clone() * scale + shift,
+        thresholds=thresholds.astype(np.float32),
+        metrics=evaluate(calibrated, data.labels[judged], thresholds, data.tags, min_support=min_support),
+        validation_scores=calibrated,
+    )
+
+
+def _out_of_fold_logits(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, fold_index: torch.Tensor, folds: int
+) -> np.ndarray:
+    """Each photo's logits by the fold head that never saw it."""
+    out = torch.empty(len(x), weight.shape[2])
+    with torch.no_grad():
+        for f in range(folds):
+            mine = fold_index == f
+            out[mine] = x[mine] @ weight[f] + bias[f]
+    return out.numpy()
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))).astype(np.float32)
+
+
+def platt_scaling(
+    logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, iterations: int = 25, prior: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per tag, ``a`` and ``b`` such that sigmoid(a * logit + b) matches how often the tag is
+    right on photos the head never saw (weighted log loss, Newton steps). A weak prior pulls
+    towards (1, 0), so a tag with a handful of photos keeps roughly the head's own scale;
+    ``a`` never goes below a small positive floor, so calibration cannot reverse a ranking."""
+    tags = logits.shape[1]
+    scale, shift = np.ones(tags), np.zeros(tags)
+    for t in range(tags):
+        mask = weights[:, t] > 0
+        z, target = logits[mask, t].astype(np.float64), labels[mask, t].astype(np.float64)
+        if len(z) == 0 or target.min() == target.max():
+            continue
+        a, b = 1.0, 0.0
+        for _ in range(iterations):
+            p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -60, 60)))
+            g = np.array([((p - target) * z).sum() + prior * (a - 1), (p - target).sum() + prior * b])
+            s = p * (1 - p)
+            h = np.array([[(s * z * z).sum() + prior, (s * z).sum()], [(s * z).sum(), s.sum() + prior]])
+            step = np.linalg.solve(h, g)
+            a, b = max(a - step[0], 0.05), b - step[1]
+            if np.abs(step).max() < 1e-6:
+                break
+        scale[t], shift[t] = a, b
+    return scale, shift
 
 
 def sigmoid_scores(weight: torch.Tensor, bias: torch.Tensor, embeddings: np.ndarray) -> np.ndarray:
@@ -153,21 +258,24 @@ def with_pseudo_labels(
     data: LabelledSet, unlabelled: np.ndarray, teacher_scores: np.ndarray, *, confidence: float, weight: float
 ) -> tuple[LabelledSet, int]:
     """The teacher/student step: unlabelled photos the teacher is confident about join the
-    training side (never validation, which stays human-labelled) with a capped weight. A photo
-    joins when some tag scores at least ``confidence``; those tags are its positives, the rest
-    weak negatives. Returns the enlarged set and how many photos joined."""
+    training side with a capped weight; they are never judged (validation stays human-labelled).
+    A photo joins when some tag scores at least ``confidence``; those tags are its positives, the
+    rest weak negatives. Each joins a fold at random, like any photo, so the fold heads see it in
+    training as the published head does. Returns the enlarged set and how many photos joined."""
     positive = teacher_scores >= confidence
     keep = positive.any(axis=1)
     labels = positive[keep].astype(np.float32)
     weights = np.where(labels == 1, weight, weight / 2).astype(np.float32)
     joined = int(keep.sum())
+    rng = np.random.default_rng(0)
     return (
         LabelledSet(
             embeddings=np.concatenate([data.embeddings, unlabelled[keep]]),
             labels=np.concatenate([data.labels, labels]),
             weights=np.concatenate([data.weights, weights]),
-            validation=np.concatenate([data.validation, np.zeros(joined, dtype=bool)]),
+            folds=np.concatenate([data.folds, rng.choice(np.unique(data.folds), size=joined)]),
             tags=data.tags,
+            judged=np.concatenate([data.judged_rows, np.zeros(joined, dtype=bool)]),
         ),
         joined,
     )

@@ -10,11 +10,11 @@ import logging
 import os
 import socket
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -26,13 +26,11 @@ from django.utils import timezone
 from api.celery import app
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import PhotoEmbedding, WorkerStatus
+from api.tagging.plan import Existing, plan
 from api.tagging.similarity import flag_near_duplicates
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.volume import models_dir
 from trainer import bundle
-
-if TYPE_CHECKING:
-    import numpy as np
 
 log = logging.getLogger(__name__)
 # The names the tagging queue's tasks are registered under (``api.tagging.tasks``).
@@ -160,7 +158,7 @@ def work_waiting(active_version: int | None) -> bool:
 @dataclass(frozen=True)
 class TaggingResult:
     photo_id: int
-    suggestions: Sequence[tuple[str, float]]
+    suggestions: Sequence[tuple[str, float, int]]  # tag, score, the version that made it
     embedding: np.ndarray  # float16
 
 
@@ -182,11 +180,18 @@ def store_embeddings(*, vectors: Mapping[int, np.ndarray], backbone: str) -> Non
     )
 
 
+def stored_embeddings(photo_ids: Sequence[int], *, backbone: str) -> dict[int, np.ndarray]:
+    """The photos' stored embeddings of ``backbone`` (float16), by photo id."""
+    rows = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone)
+    return {pk: np.frombuffer(bytes(v), dtype=np.float16) for pk, v in rows.values_list("photo_id", "vector")}
+
+
 def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int, backbone: str) -> int:
-    """Writes a batch's model tags in one transaction and a handful of queries. Never re-adds a
-    tag a person rejected, never touches tags people added or confirmed, and replaces old
-    suggestions nobody has reviewed. Photos that are gone or were taken over by another worker
-    are skipped. Returns the photos written."""
+    """Writes a batch's model tags in one transaction and a handful of queries, by the rule of
+    ``api.tagging.plan``: never re-adds a tag a person rejected, never touches tags people added,
+    confirmed or voted on, and replaces old suggestions nobody has reviewed. Each suggestion
+    keeps the version that made it (the served one, or its day-zero fallback). Photos that are
+    gone or were taken over by another worker are skipped. Returns the photos written."""
     now = timezone.now()
     with transaction.atomic():
         mine = set(
@@ -195,45 +200,30 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
             .values_list("pk", flat=True)
         )
         results = [r for r in results if r.photo_id in mine]
-        current: dict[int, dict[str, PhotoTag]] = defaultdict(dict)
-        for pt in PhotoTag.objects.filter(photo_id__in=mine).select_related("tag"):
-            current[pt.photo_id][pt.tag.name] = pt
-        reviewed = set(
-            TagVote.objects.filter(photo_tag__photo_id__in=mine).values_list("photo_tag_id", flat=True)
-        )
-        names = {name for r in results for name, _ in r.suggestions}
+        rows, existing = current_tags(mine)
+        names = {name for r in results for name, _, _ in r.suggestions}
         Tag.objects.bulk_create([Tag(name=n) for n in names], ignore_conflicts=True)
         tag_ids = dict(Tag.objects.filter(name__in=names).values_list("name", "id"))
-
-        def unreviewed_suggestion(pt: PhotoTag) -> bool:
-            return pt.source == TagSource.MODEL and pt.state == TagState.SUGGESTED and pt.pk not in reviewed
 
         stale: list[int] = []
         fresh: list[PhotoTag] = []
         rescored: list[PhotoTag] = []
         for result in results:
-            wanted = dict(result.suggestions)
-            existing = current[result.photo_id]
-            stale += [
-                pt.pk for name, pt in existing.items() if unreviewed_suggestion(pt) and name not in wanted
-            ]
-            for name, score in wanted.items():
-                old = existing.get(name)
-                if old is None:
-                    fresh.append(
-                        PhotoTag(
-                            photo_id=result.photo_id,
-                            tag_id=tag_ids[name],
-                            source=TagSource.MODEL,
-                            state=TagState.SUGGESTED,
-                            score=score,
-                            model_version=version,
-                        )
-                    )
-                elif unreviewed_suggestion(old):
-                    old.score, old.model_version, old.updated_at = score, version, now
-                    rescored.append(old)
-                # Anything else is a person's tag or a reviewed one (rejections included): left alone.
+            wanted = {name: (score, made_by) for name, score, made_by in result.suggestions}
+            steps = plan(existing[result.photo_id], {name: score for name, (score, _) in wanted.items()})
+            mine_rows = rows[result.photo_id]
+            stale += [mine_rows[name].pk for name in steps.stale]
+            for name in steps.fresh:
+                score, made_by = wanted[name]
+                fresh.append(
+                    PhotoTag(photo_id=result.photo_id, tag_id=tag_ids[name], source=TagSource.MODEL,
+                             state=TagState.SUGGESTED, score=score, model_version=made_by)
+                )  # fmt: skip
+            for name in steps.rescored:
+                old = mine_rows[name]
+                old.score, old.model_version = wanted[name]
+                old.updated_at = now
+                rescored.append(old)
         PhotoTag.objects.filter(pk__in=stale).delete()
         PhotoTag.objects.bulk_create(fresh)
         PhotoTag.objects.bulk_update(rescored, ["score", "model_version", "updated_at"])
@@ -245,6 +235,29 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
             claimed_at=None, claimed_by="",
         )  # fmt: skip
     return len(results)
+
+
+def current_tags(
+    photo_ids: Collection[int],
+) -> tuple[dict[int, dict[str, PhotoTag]], dict[int, dict[str, Existing]]]:
+    """Each photo's tags by name, as rows and as the plan sees them (with whether anyone voted)."""
+    rows: dict[int, dict[str, PhotoTag]] = defaultdict(dict)
+    for pt in PhotoTag.objects.filter(photo_id__in=photo_ids).select_related("tag"):
+        rows[pt.photo_id][pt.tag.name] = pt
+    reviewed = set(
+        TagVote.objects.filter(photo_tag__photo_id__in=photo_ids).values_list("photo_tag_id", flat=True)
+    )
+    existing = defaultdict(
+        dict,
+        {
+            photo_id: {
+                name: Existing(source=pt.source, state=pt.state, score=pt.score, reviewed=pt.pk in reviewed)
+                for name, pt in tags.items()
+            }
+            for photo_id, tags in rows.items()
+        },
+    )
+    return rows, existing
 
 
 def retry_failed_photos(*, user: User, photo_ids: Sequence[int] | None = None) -> int:

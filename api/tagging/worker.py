@@ -11,6 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from django.conf import settings
 from django.db.models import F
@@ -29,8 +30,10 @@ from api.tagging.services import (
     mark_failed,
     release_claims,
     request_tagging,
+    stored_embeddings,
     unclaimed_work,
 )
+from api.tagging.suppression import suppressed_names
 from trainer.gpu import gpu_stats
 from trainer.inference import Tagger
 
@@ -50,20 +53,28 @@ def _sources(photos: Sequence[Photo]) -> list[Path]:
     return [volume.original_path(p.content_hash, p.file_ext) for p in photos]
 
 
-def tag_batch(
-    photos: Sequence[Photo], *, tagger: Tagger, worker: str, decoded: Sequence[torch.Tensor | Exception]
-) -> int:
-    """Tags one claimed batch, already decoded by ``tagger``; a photo that fails is marked failed
-    alone. Returns photos tagged."""
-    predictions = tagger.predict_decoded(decoded)
+def tag_batch(photos: Sequence[Photo], *, tagger: Tagger, worker: str, claimed: _Claimed | None = None,
+              decoded: Sequence[torch.Tensor | Exception] = ()) -> int:  # fmt: skip
+    """Tags one claimed batch: photos with a stored embedding of ``tagger``'s backbone are
+    re-scored from it (no decode, no backbone pass), the others run through the model from their
+    ``decoded`` pixels, in order. A photo that fails is marked failed alone. Returns photos
+    tagged."""
+    stored = claimed.stored if claimed is not None else {}
+    pixels = iter(tagger.predict_decoded(decoded))
+    rescored = iter(tagger.predict_embeddings(np.stack([stored[p.pk] for p in photos if p.pk in stored]))
+                    if stored else [])  # fmt: skip
+    suppressed = suppressed_names()
     results: list[TaggingResult] = []
-    for photo, prediction in zip(photos, predictions, strict=True):
+    for photo in photos:
+        prediction = next(rescored) if photo.pk in stored else next(pixels)
         if isinstance(prediction, Exception):
             log.warning("photo %s failed: %s", photo.pk, prediction)
             mark_failed(photo_id=photo.pk, worker=worker, reason=_failure_reason(prediction))
             continue
-        suggestions = tagger.suggestions(prediction, settings.TAGGER_MAX_SUGGESTIONS)
-        results.append(TaggingResult(photo.pk, [(s.tag, s.score) for s in suggestions], prediction.embedding))
+        suggestions = tagger.suggestions(prediction, settings.TAGGER_MAX_SUGGESTIONS, suppressed)
+        results.append(
+            TaggingResult(photo.pk, [(s.tag, s.score, s.version) for s in suggestions], prediction.embedding)
+        )
     return apply_results(worker=worker, results=results, version=tagger.version, backbone=tagger.backbone_id)
 
 
@@ -89,8 +100,9 @@ def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
 class _Claimed:
     photos: list[Photo]
     tagger: Tagger  # decodes them and runs them, so a new model never gets the old one's pixels
-    decoding: Future[list[torch.Tensor | Exception]]
+    decoding: Future[list[torch.Tensor | Exception]]  # the photos without a stored embedding
     more_waiting: bool  # photos were left unclaimed for the pool's other processes
+    stored: dict[int, np.ndarray]  # photo id -> its embedding of the tagger's backbone
 
 
 def _tag_loop(*, worker: str, runtime: ModelRuntime, processes: int) -> int:
@@ -122,7 +134,9 @@ def _tag_loop(*, worker: str, runtime: ModelRuntime, processes: int) -> int:
                     ahead = _claim_and_decode(
                         worker=worker, runtime=runtime, decoder=decoder, processes=processes
                     )
-                done = tag_batch(current, tagger=claimed.tagger, worker=worker, decoded=decoded)
+                done = tag_batch(
+                    current, tagger=claimed.tagger, worker=worker, claimed=claimed, decoded=decoded
+                )
                 current = ()
                 total += done
                 _count(worker=worker, runtime=runtime, tagged=done)
@@ -163,7 +177,10 @@ def _claim_and_decode(
     photos = claim_batch(worker=worker, size=size, active_version=tagger.version)
     if not photos:
         return None
-    return _Claimed(photos, tagger, decoder.submit(tagger.decode_sources, _sources(photos)), more_waiting)
+    stored = stored_embeddings([p.pk for p in photos], backbone=tagger.backbone_id)
+    to_decode = [p for p in photos if p.pk not in stored]
+    decoding = decoder.submit(tagger.decode_sources, _sources(to_decode))
+    return _Claimed(photos, tagger, decoding, more_waiting, stored)
 
 
 def heartbeat(*, worker: str, runtime: ModelRuntime, tagged: int) -> None:

@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from api.photos.models import Photo
+from api.tagging import suppression
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
 from api.tags.selectors import can_take_part
 
@@ -82,6 +83,8 @@ def recompute_state(photo_tag: PhotoTag) -> PhotoTag:
     if state != photo_tag.state:
         photo_tag.state = state
         photo_tag.save(update_fields=["state", "updated_at"])
+        if photo_tag.source == TagSource.MODEL:
+            transaction.on_commit(suppression.forget)
     return photo_tag
 
 

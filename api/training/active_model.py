@@ -4,6 +4,7 @@ opponent the gate measures a candidate against, on the same validation photos.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,21 @@ def sigmoid_head(backbone: str) -> tuple[torch.Tensor, torch.Tensor, list[str]] 
         return None
     weight, bias = bundle.load_head(folder, manifest)
     return weight, bias, list(manifest.tags)
+
+
+def trained_at() -> datetime | None:
+    """When the active model's training run started: photos labelled later are new to it. None
+    for a model not trained here (day zero)."""
+    from api.training.models import TrainingRun
+
+    folder = volume.models_dir()
+    current = bundle.current_version(folder)
+    if current is None:
+        return None
+    run = bundle.read_manifest(folder, current).training_run
+    if run is None:
+        return None
+    return TrainingRun.objects.filter(pk=run).values_list("started_at", flat=True).first()
 
 
 def scores_from_pixels(photo_ids: Sequence[int]) -> tuple[np.ndarray | None, list[str]]:

@@ -11,12 +11,18 @@ The rule (documented in the README):
 - A person's trust is their agreement with the final state of tags on other people's photos:
   ``(agreeing votes + 1) / (votes + 2)``, 0.5 for someone who has not voted yet. People below
   ``TRAIN_MIN_TRUST`` are left out.
-- The vocabulary is every tag with at least ``MIN_PHOTOS_PER_TAG`` positive photos. Photos with a
-  positive tag count as negatives (weight ``TRAIN_IMPLICIT_NEGATIVE_WEIGHT``) for the other
-  vocabulary tags they were not given.
-- Validation photos are chosen by hash of their group, where a group joins identical files and
-  near-duplicates (embedding cosine above ``TRAIN_NEAR_DUPLICATE_COSINE``), so a copy can never
-  sit on both sides of the split and fool the gate.
+- The vocabulary is every tag with at least ``MIN_PHOTOS_PER_TAG`` positive photos.
+- The open world: a photo people gave any tag (in the vocabulary or not) is a negative, with
+  weight ``TRAIN_IMPLICIT_NEGATIVE_WEIGHT``, for every vocabulary tag it was not given; a photo
+  whose vouched-for tags are all outside the vocabulary is a negative for all of them. A rejected
+  suggestion is an explicit negative for its tag. Up to ``TRAIN_BACKGROUND_PHOTOS`` public photos
+  nobody labelled join as weak negatives (``TRAIN_BACKGROUND_WEIGHT``) for every tag: the kinds
+  of photo the community has not taught, as the library holds them. They train but are never
+  scored, since nobody knows their truth.
+- Every labelled photo is validated once: photos are split into ``TRAIN_FOLDS`` folds by hash of
+  their group, where a group joins identical files and near-duplicates (embedding cosine above
+  ``TRAIN_NEAR_DUPLICATE_COSINE``), so a copy can never sit on both sides of a split and fool
+  the gate.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 from django.conf import settings
@@ -33,6 +41,7 @@ from django.db.models import F
 from api.photos.models import Photo, Visibility
 from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, TagSource, TagState, TagVote, Vote
+from trainer.folds import fold_of
 
 
 @dataclass
@@ -41,6 +50,7 @@ class Label:
     tag: str
     positive: bool
     weight: float
+    decided_at: datetime | None = None
 
 
 @dataclass
@@ -77,12 +87,14 @@ def collect_labels() -> Collected:
         votes[photo_tag_id].append((user_id, value))
     labels: list[Label] = []
     excluded = 0
-    rows = photo_tags.values_list("id", "photo_id", "photo__owner_id", "tag__name", "state", "source")
-    for photo_tag_id, photo_id, owner_id, tag, state, source in rows:
+    rows = photo_tags.values_list(
+        "id", "photo_id", "photo__owner_id", "tag__name", "state", "source", "updated_at"
+    )
+    for photo_tag_id, photo_id, owner_id, tag, state, source, decided_at in rows:
         wanted = Vote.CONFIRM if state == TagState.CONFIRMED else Vote.REJECT
         cast = votes.get(photo_tag_id, [])
         if any(user == owner_id and value == wanted for user, value in cast):
-            labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, 1.0))
+            labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, 1.0, decided_at))
             continue
         backers = [trust.get(user, 0.5) for user, value in cast if value == wanted and user != owner_id]
         backers = [t for t in backers if t >= minimum]
@@ -90,7 +102,7 @@ def collect_labels() -> Collected:
         if len(backers) < needed:
             excluded += 1
             continue
-        labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, float(np.mean(backers))))
+        labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, float(np.mean(backers)), decided_at))
     return Collected(labels=labels, trust=trust, excluded=excluded)
 
 
@@ -101,10 +113,18 @@ class TrainingData:
     embeddings: np.ndarray
     labels: np.ndarray
     weights: np.ndarray
-    validation: np.ndarray
+    folds: np.ndarray  # the fold each photo is validated in
+    judged: np.ndarray  # labelled by people (False: a background photo, a weak negative)
     tags: list[str]
     fingerprint: str
     near_tags: dict[str, int]  # tags still short of the vocabulary: positives they have
+    # When each photo's last vouched-for label was decided (None for background photos): the gate
+    # compares the active model only on photos labelled after it was trained.
+    labelled_at: list[datetime | None]
+
+    @property
+    def judged_ids(self) -> list[int]:
+        return [pk for pk, judged in zip(self.photo_ids, self.judged, strict=True) if judged]
 
 
 def vocabulary(labels: list[Label]) -> tuple[list[str], dict[str, int]]:
@@ -141,9 +161,37 @@ def _groups(hashes: list[str], embeddings: np.ndarray, cosine: float) -> list[in
     return [find(i) for i in range(len(hashes))]
 
 
-def is_validation(key: str) -> bool:
-    digest = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16)
-    return digest % 100 < settings.TRAIN_VALIDATION_PERCENT
+def group_folds(hashes: list[str], embeddings: np.ndarray) -> np.ndarray:
+    """Each photo's fold, from the smallest content hash of its group: copies share a fold, and a
+    photo stays in its fold from run to run."""
+    groups = _groups(hashes, embeddings, settings.TRAIN_NEAR_DUPLICATE_COSINE)
+    group_key: dict[int, str] = {}
+    for group, content_hash in zip(groups, hashes, strict=True):
+        group_key[group] = min(group_key.get(group, content_hash), content_hash)
+    return fold_of([group_key[g] for g in groups], settings.TRAIN_FOLDS)
+
+
+def _vectors(photo_ids: Collection[int], backbone: str) -> dict[int, np.ndarray]:
+    rows = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone)
+    return {
+        pk: np.frombuffer(bytes(vector), dtype=np.float16).astype(np.float32)
+        for pk, vector in rows.values_list("photo_id", "vector")
+    }
+
+
+def background_photos(exclude: Collection[int], backbone: str) -> dict[int, np.ndarray]:
+    """Up to ``TRAIN_BACKGROUND_PHOTOS`` public photos with an embedding and no vouched-for label,
+    in content-hash order (a stable sample that does not follow upload order)."""
+    wanted = settings.TRAIN_BACKGROUND_PHOTOS
+    if wanted == 0:
+        return {}
+    rows = (
+        PhotoEmbedding.objects.filter(backbone=backbone, photo__visibility=Visibility.PUBLIC)
+        .exclude(photo_id__in=exclude)
+        .order_by("photo__content_hash")
+        .values_list("photo_id", "vector")[:wanted]
+    )
+    return {pk: np.frombuffer(bytes(v), dtype=np.float16).astype(np.float32) for pk, v in rows}
 
 
 def build_training_data(collected: Collected, backbone: str) -> TrainingData:
@@ -151,46 +199,59 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
     index = {tag: i for i, tag in enumerate(tags)}
     per_photo: dict[int, list[Label]] = defaultdict(list)
     for label in collected.labels:
-        if label.tag in index:
+        # A photo that only had tags outside the vocabulary rejected teaches nothing about it.
+        if label.tag in index or label.positive:
             per_photo[label.photo_id].append(label)
-    embedded = dict(
-        PhotoEmbedding.objects.filter(photo_id__in=per_photo, backbone=backbone).values_list(
-            "photo_id", "vector"
-        )
-    )
-    photo_ids = sorted(pid for pid in per_photo if pid in embedded)
+    embedded = _vectors(per_photo, backbone)
+    labelled_ids = sorted(pid for pid in per_photo if pid in embedded)
+    background = background_photos(per_photo, backbone) if labelled_ids else {}
+    photo_ids = labelled_ids + sorted(background)
+    embedded.update(background)
     hashes = dict(Photo.objects.filter(pk__in=photo_ids).values_list("pk", "content_hash"))
+    photo_ids = [pid for pid in photo_ids if pid in hashes]  # deleted meanwhile
     content_hashes = [hashes[pid] for pid in photo_ids]
-    dim = len(bytes(embedded[photo_ids[0]])) // 2 if photo_ids else 0
+    dim = len(next(iter(embedded.values()))) if embedded else 0
     embeddings = np.zeros((len(photo_ids), dim), dtype=np.float32)
     labels = np.zeros((len(photo_ids), len(tags)), dtype=np.float32)
-    weights = np.zeros((len(photo_ids), len(tags)), dtype=np.float32)
+    weights = np.full((len(photo_ids), len(tags)), settings.TRAIN_BACKGROUND_WEIGHT, dtype=np.float32)
+    judged = np.array([pid in per_photo for pid in photo_ids], dtype=bool)
+    labelled_at: list[datetime | None] = []
     implicit = settings.TRAIN_IMPLICIT_NEGATIVE_WEIGHT
     for row, pid in enumerate(photo_ids):
-        embeddings[row] = np.frombuffer(bytes(embedded[pid]), dtype=np.float16).astype(np.float32)
-        if any(label.positive for label in per_photo[pid]):
-            weights[row, :] = implicit
-        for label in per_photo[pid]:
-            labels[row, index[label.tag]] = 1.0 if label.positive else 0.0
-            weights[row, index[label.tag]] = label.weight
-    groups = _groups(content_hashes, embeddings, settings.TRAIN_NEAR_DUPLICATE_COSINE)
-    group_key: dict[int, str] = {}
-    for group, content_hash in zip(groups, content_hashes, strict=True):
-        group_key[group] = min(group_key.get(group, content_hash), content_hash)
-    validation = np.array([is_validation(group_key[g]) for g in groups], dtype=bool)
+        embeddings[row] = embedded[pid]
+        mine = per_photo.get(pid, [])
+        if mine:
+            weights[row, :] = implicit if any(label.positive for label in mine) else 0.0
+        for label in mine:
+            if label.tag in index:
+                labels[row, index[label.tag]] = 1.0 if label.positive else 0.0
+                weights[row, index[label.tag]] = label.weight
+        times = [label.decided_at for label in mine if label.decided_at is not None]
+        labelled_at.append(max(times) if times else None)
     fingerprint = hashlib.sha256(
         json.dumps(
             {
                 "backbone": backbone,
                 "tags": tags,
+                # People's labels only: background photos come and go with every upload.
                 "labels": sorted(
                     (hashes[label.photo_id], label.tag, label.positive, round(label.weight, 3))
                     for pid in photo_ids
-                    for label in per_photo[pid]
+                    for label in per_photo.get(pid, [])
                 ),
             }
         ).encode()
     ).hexdigest()
     return TrainingData(
-        photo_ids, content_hashes, embeddings, labels, weights, validation, tags, fingerprint, near
+        photo_ids=photo_ids,
+        content_hashes=content_hashes,
+        embeddings=embeddings,
+        labels=labels,
+        weights=weights,
+        folds=group_folds(content_hashes, embeddings),
+        judged=judged,
+        tags=tags,
+        fingerprint=fingerprint,
+        near_tags=near,
+        labelled_at=labelled_at,
     )

@@ -15,14 +15,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.conf import settings
 
+from api.photos.models import Visibility
 from api.tagging.models import PhotoEmbedding
 from api.training import active_model, embeddings, labels, registry, runs
 from api.training.labels import TrainingData
 from api.training.models import TrainingRun
+from api.training.preview import preview
 from api.training.progress import RunProgress
 from api.volume import models_dir
 from trainer import bundle
 from trainer.backbones import DEFAULT_BACKBONE, get_backbone
+from trainer.day_zero import DAY_ZERO_VERSION
 from trainer.finetune import FineTuned, finetune
 from trainer.gate import Verdict, judge
 from trainer.manifest import BackboneRef, HeadSpec, Manifest
@@ -68,20 +71,34 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
     dataset = _labelled_set(data)
     pseudo = 0
     if settings.TRAIN_SEMI_SUPERVISED:
-        dataset, pseudo = _with_teacher(dataset, data.photo_ids, backbone)
-    head = train_head(dataset, max_epochs=max_epochs, patience=settings.TRAIN_PATIENCE, progress=on_epoch)
+        dataset, pseudo = _with_teacher(dataset, data, backbone)
+    head = train_head(
+        dataset,
+        max_epochs=max_epochs,
+        patience=settings.TRAIN_PATIENCE,
+        min_support=settings.TRAIN_GATE_MIN_SUPPORT,
+        progress=on_epoch,
+    )
     tuned = _finetune(data, head, report, backbone) if settings.TRAINER_FINETUNE else None
+    report.phase("evaluating", 0.9)
     if tuned is not None:
         head = tuned.head
-    report.phase("evaluating", 0.92)
-    verdict = _gate(data, head, backbone, tuned.validation_scores if tuned else None)
-    report.phase("publishing", 0.96)
+        verdict = _gate(data, tuned.validation_rows, tuned.validation_scores, backbone)
+    else:
+        verdict = _gate(data, np.flatnonzero(data.judged), head.validation_scores, backbone)
+    report.phase("publishing", 0.93)
     manifest = _publish(run, data, head, verdict, backbone, tuned.body_state if tuned else None)
+    report.phase("previewing the library", 0.95)
     metrics = {
         **head.metrics,
         "gate": verdict.numbers,
         "epochs": head.epochs_run,
+        "best_epoch": head.best_epoch,
+        "folds": len(np.unique(data.folds)),
+        "labelled_photos": int(data.judged.sum()),
+        "background_photos": int((~data.judged).sum()),
         "pseudo_labelled_photos": pseudo,
+        "preview": preview(manifest.version).to_dict(),
     }
     if verdict.accepted:
         registry.activate_version(version=manifest.version)
@@ -117,13 +134,13 @@ def _nothing_to_learn(run: TrainingRun, data: TrainingData) -> str:
             f"The training data has not changed since run {previous.pk} "
             f"(fingerprint {data.fingerprint[:12]})."
         )
-    if data.validation.all() or not data.validation.any():
-        return "Too few photos to hold some out for validation."
+    if len(np.unique(data.folds[data.judged])) < 2:
+        return "Too few labelled photos to validate each on a model that never saw it."
     return ""
 
 
 def _labelled_set(data: TrainingData) -> LabelledSet:
-    return LabelledSet(data.embeddings, data.labels, data.weights, data.validation, data.tags)
+    return LabelledSet(data.embeddings, data.labels, data.weights, data.folds, data.tags, data.judged)
 
 
 def _finetune(data: TrainingData, head: TrainedHead, report: RunProgress, backbone: str) -> FineTuned:
@@ -161,9 +178,10 @@ def _finetune(data: TrainingData, head: TrainedHead, report: RunProgress, backbo
     return tuned
 
 
-def _with_teacher(dataset: LabelledSet, labelled_ids: list[int], backbone: str) -> tuple[LabelledSet, int]:
-    """Unlabelled photos the active model is sure about join the training side (trainer's
-    ``with_pseudo_labels``); tags the teacher does not know score 0."""
+def _with_teacher(dataset: LabelledSet, data: TrainingData, backbone: str) -> tuple[LabelledSet, int]:
+    """Public photos nobody labelled that the active model is sure about join the training side
+    (trainer's ``with_pseudo_labels``), in place of their background row if they had one; tags
+    the teacher does not know score 0."""
     teacher = active_model.sigmoid_head(backbone)
     if teacher is None:
         return dataset, 0
@@ -171,11 +189,15 @@ def _with_teacher(dataset: LabelledSet, labelled_ids: list[int], backbone: str) 
     shared = [t for t in dataset.tags if t in teacher_tags]
     if not shared:
         return dataset, 0
-    rows = PhotoEmbedding.objects.filter(backbone=backbone).exclude(photo_id__in=labelled_ids)
-    vectors = [
-        np.frombuffer(bytes(v), dtype=np.float16)
-        for v in rows.values_list("vector", flat=True)[:TEACHER_PHOTOS]
-    ]
+    rows = (
+        PhotoEmbedding.objects.filter(backbone=backbone, photo__visibility=Visibility.PUBLIC)
+        .exclude(photo_id__in=data.judged_ids)
+        .values_list("photo_id", "vector")[:TEACHER_PHOTOS]
+    )
+    ids, vectors = [], []
+    for pk, vector in rows:
+        ids.append(pk)
+        vectors.append(np.frombuffer(bytes(vector), dtype=np.float16))
     if not vectors:
         return dataset, 0
     unlabelled = np.stack(vectors).astype(np.float32)
@@ -184,8 +206,12 @@ def _with_teacher(dataset: LabelledSet, labelled_ids: list[int], backbone: str) 
     mapped = np.zeros((len(unlabelled), len(dataset.tags)), dtype=np.float32)
     for tag in shared:
         mapped[:, dataset.tags.index(tag)] = scores[:, teacher_tags.index(tag)]
+    confident = {
+        pk for pk, row in zip(ids, mapped, strict=True) if (row >= settings.TRAIN_PSEUDO_CONFIDENCE).any()
+    }
+    kept = np.array([pk not in confident for pk in data.photo_ids], dtype=bool)
     return with_pseudo_labels(
-        dataset,
+        dataset.subset(kept),
         unlabelled,
         mapped,
         confidence=settings.TRAIN_PSEUDO_CONFIDENCE,
@@ -193,31 +219,47 @@ def _with_teacher(dataset: LabelledSet, labelled_ids: list[int], backbone: str) 
     )
 
 
-def _gate(
-    data: TrainingData, head: TrainedHead, backbone: str, candidate_scores: np.ndarray | None = None
-) -> Verdict:
-    """Candidate and active model on the same validation photos. ``candidate_scores`` come with a
-    fine-tuned candidate (its own pixels pass); otherwise both read the stored embeddings, unless
-    the active model sees through another backbone, when it looks at the photos themselves."""
-    val = data.validation
-    if candidate_scores is None:
-        candidate_scores = sigmoid_scores(head.weight, head.bias, data.embeddings[val])
+def _gate(data: TrainingData, rows: np.ndarray, candidate_scores: np.ndarray, backbone: str) -> Verdict:
+    """Candidate and active model on the same labelled photos (``rows`` of ``data``): the
+    candidate's scores come from heads that never saw them; the active model is compared only on
+    the photos labelled after it was trained. The active model reads the stored embeddings, unless
+    it sees through another backbone, when it looks at the photos themselves."""
+    unseen = _unseen_by_active(data, rows)
     active_scores: np.ndarray | None
     active = active_model.sigmoid_head(backbone)
     if active is not None:
         weight, bias, active_tags = active
-        active_scores = sigmoid_scores(weight, bias, data.embeddings[val])
+        active_scores = sigmoid_scores(weight, bias, data.embeddings[rows])
     else:
-        held_out = [pk for pk, held in zip(data.photo_ids, val, strict=True) if held]
-        active_scores, active_tags = active_model.scores_from_pixels(held_out)
+        active_scores, active_tags = active_model.scores_from_pixels(
+            [data.photo_ids[row] for row, new in zip(rows, unseen, strict=True) if new]
+        )
+        if active_scores is not None:  # only the unseen photos were scored: put them in place
+            placed = np.zeros((len(rows), active_scores.shape[1]), dtype=np.float32)
+            placed[unseen] = active_scores
+            active_scores = placed
     return judge(
-        labels=data.labels[val],
+        labels=data.labels[rows],
         tags=data.tags,
         candidate_scores=candidate_scores,
         active_scores=active_scores,
         active_tags=active_tags,
+        unseen_by_active=unseen,
         tolerance=settings.TRAIN_GATE_TOLERANCE,
         min_map=settings.TRAIN_MIN_FIRST_MAP,
+        min_support=settings.TRAIN_GATE_MIN_SUPPORT,
+        resamples=settings.TRAIN_GATE_BOOTSTRAP,
+    )
+
+
+def _unseen_by_active(data: TrainingData, rows: np.ndarray) -> np.ndarray:
+    """Which of the photos were labelled after the active model's training run started (all of
+    them when it was not trained here)."""
+    trained_at = active_model.trained_at()
+    if trained_at is None:
+        return np.ones(len(rows), dtype=bool)
+    return np.array(
+        [(at := data.labelled_at[row]) is not None and at > trained_at for row in rows], dtype=bool
     )
 
 
@@ -251,6 +293,10 @@ def _publish(
         parent_version=bundle.current_version(folder),
         training_run=run.pk,
         gate={"accepted": verdict.accepted, "reason": verdict.reason, **verdict.numbers},
+        # A fine-tuned backbone's embeddings are its own: day zero's head cannot read them.
+        fallback_version=DAY_ZERO_VERSION
+        if body_state is None and DAY_ZERO_VERSION in bundle.list_versions(folder)
+        else None,
     )
     bundle.publish(folder, manifest, head={"weight": head.weight, "bias": head.bias}, backbone=body_state)
     registry.register_candidate(manifest, verdict)

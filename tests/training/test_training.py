@@ -24,7 +24,6 @@ from tests.helpers.clients import client_for
 from tests.helpers.training import KINDS, bare_photo, separable_photos, with_embedding
 from trainer import bundle
 from trainer.day_zero import ensure_active_model
-from trainer.gate import judge
 from trainer.manifest import HEAD_FILE
 from trainer.metrics import average_precision, choose_thresholds, evaluate
 
@@ -105,11 +104,9 @@ class TestWhichLabelsCount:
         assert response["vocabulary"] == ["dog"]
         assert response["close"] == [{"tag": "cat", "photos": 1, "needed": 2}]
 
-    def test_near_duplicates_always_fall_on_the_same_side_of_the_split(
-        self, alice: User, settings: Any
-    ) -> None:
+    def test_near_duplicates_always_fall_in_the_same_fold(self, alice: User, settings: Any) -> None:
         settings.MIN_PHOTOS_PER_TAG = 1
-        settings.TRAIN_VALIDATION_PERCENT = 50
+        settings.TRAIN_FOLDS = 2
         rng = np.random.default_rng(1)
         for n in range(20):
             base = rng.normal(0, 1, 1280)
@@ -119,9 +116,9 @@ class TestWhichLabelsCount:
 
         data = build_training_data(collect_labels(), "efficientnet_lite0")
 
-        pairs = data.validation.reshape(20, 2)
+        pairs = data.folds.reshape(20, 2)
         assert (pairs[:, 0] == pairs[:, 1]).all()
-        assert 0 < data.validation.sum() < 40
+        assert set(data.folds) == {0, 1}
 
 
 class TestMetricsAndGate:
@@ -141,29 +138,6 @@ class TestMetricsAndGate:
         assert thresholds[0] <= 0.8 and thresholds[1] <= 0.3
         assert metrics["macro_f1"] == 1.0 and metrics["map"] == 1.0
         assert metrics["per_tag"]["a"]["support"] == 2
-
-    def test_a_candidate_much_worse_on_shared_tags_is_rejected(self) -> None:
-        labels = np.array([[1, 0], [0, 1], [1, 0], [0, 1]])
-        good = labels * 0.9 + 0.05
-        bad = 1 - good
-
-        verdict = judge(labels=labels, tags=["a", "b"], candidate_scores=bad, active_scores=good,
-                        active_tags=["b", "a", "c"][:2][::-1], tolerance=0.02, min_map=0.5)  # fmt: skip
-
-        assert not verdict.accepted
-        assert "worse than the active model's" in verdict.reason
-        assert verdict.numbers["shared_tags"] == 2
-
-    def test_a_first_model_must_reach_the_minimum_quality(self) -> None:
-        labels = np.array([[1], [0], [1], [0]])
-
-        good = judge(labels=labels, tags=["a"], candidate_scores=np.array([[0.9], [0.1], [0.8], [0.2]]),
-                     active_scores=None, active_tags=[], tolerance=0.02, min_map=0.5)  # fmt: skip
-        bad = judge(labels=labels, tags=["a"], candidate_scores=np.array([[0.1], [0.9], [0.2], [0.8]]),
-                    active_scores=None, active_tags=[], tolerance=0.02, min_map=0.9)  # fmt: skip
-
-        assert good.accepted and not bad.accepted
-        assert "below the minimum" in bad.reason
 
 
 @pytest.fixture
@@ -215,11 +189,11 @@ class TestRuns:
         run = run_now()
 
         assert run.status == "rejected"
-        assert "below the minimum" in run.error
+        assert "does not reach the minimum" in run.error
         assert bundle.current_version(models) == 0  # the active model stays
         assert run.model_version is not None
         rejected = ModelVersion.objects.get(version=run.model_version)
-        assert rejected.status == "rejected" and "below the minimum" in rejected.reason
+        assert rejected.status == "rejected" and "does not reach the minimum" in rejected.reason
         gate = bundle.verify(models, rejected.version).gate
         assert gate is not None and gate["accepted"] is False
 
