@@ -1,20 +1,20 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import help, staff, views
+from web import galleries, help, staff, views
 
 app_name = "web"
 
 urlpatterns = [
-    path("", views.feed, name="feed"),
+    path("", galleries.feed, name="feed"),
     path("healthz", views.healthz, name="healthz"),
     path("upload/", views.upload, name="upload"),
-    path("search/", views.search, name="search"),
-    path("u/<str:username>/", views.profile, name="profile"),
-    path("t/<str:name>/", views.tag_page, name="tag"),
+    path("search/", galleries.search, name="search"),
+    path("u/<str:username>/", galleries.profile, name="profile"),
+    path("t/<str:name>/", galleries.tag_page, name="tag"),
     path("p/<int:pk>/", views.photo_page, name="photo"),
     path("p/<int:pk>/tags-fragment/", views.photo_tags, name="photo-tags"),
-    path("p/<int:pk>/card/", views.photo_card, name="photo-card"),
+    path("p/<int:pk>/card/", galleries.photo_card, name="photo-card"),
     path("p/<int:pk>/similar/", views.photo_similar, name="photo-similar"),
     path("p/<int:pk>/edit/", views.edit_photo, name="photo-edit"),
     path("p/<int:pk>/delete/", views.delete_photo, name="photo-delete"),

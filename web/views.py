@@ -11,28 +11,24 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.models import User
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts.selectors import signed_in_user
-from api.pagination import page_size
 from api.photos import selectors, services
 from api.photos.links import file_token, file_url, share_url
 from api.photos.models import Photo, Visibility
 from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
-from api.tags.models import PhotoTag, TagVote, Vote
+from api.tags.models import PhotoTag, TagSource, TagVote, Vote
 from api.tags.selectors import (
-    attach_tags,
     can_take_part,
     photo_tags_with_votes,
     search_tags,
-    with_their_tags,
 )
 
 
@@ -42,87 +38,24 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-# ---------------------------------------------------------------- galleries
-
-
-def _page(request: HttpRequest, photos: QuerySet[Photo]) -> tuple[list[Photo], str | None]:
-    """Keyset paging by id: new uploads never shift what the next page shows."""
-    before = request.GET.get("before", "")
-    if before.isdigit():
-        photos = photos.filter(pk__lt=int(before))
-    size = page_size()
-    page = list(photos.order_by("-id")[: size + 1])
-    if len(page) <= size:
-        return page, None
-    page = page[:size]
-    query = request.GET.copy()
-    query["before"] = str(page[-1].pk)
-    return page, f"{request.path}?{query.urlencode()}"
-
-
-def _gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **context: Any) -> HttpResponse:
-    photos = photos.prefetch_related(with_their_tags())
-    page, next_url = _page(request, photos)
-    context.update(photos=page, next_url=next_url)
-    if request.headers.get("HX-Request") and request.GET.get("before"):
-        return render(request, "web/_grid_page.html", context)
-    return render(request, template, context)
-
-
-def feed(request: HttpRequest) -> HttpResponse:
-    return _gallery(request, selectors.listed_photos(request.user), "web/feed.html")
-
-
-def profile(request: HttpRequest, username: str) -> HttpResponse:
-    owner = get_object_or_404(User, username=username)
-    photos = selectors.listed_photos(request.user).filter(owner=owner)
-    return _gallery(request, photos, "web/profile.html", profile_user=owner)
-
-
-def tag_page(request: HttpRequest, name: str) -> HttpResponse:
-    try:
-        name = tag_services.normalise(name)
-    except tag_services.TagRejected as error:
-        return HttpResponseBadRequest(str(error))
-    photos = selectors.search_photos(request.user, tags=[name])
-    return _gallery(request, photos, "web/tag.html", tag_name=name)
-
-
-def search(request: HttpRequest) -> HttpResponse:
-    raw_tags = request.GET.getlist("tag") + request.GET.get("tags", "").replace(",", " ").split()
-    error = None
-    try:
-        tags = tag_services.normalise_many(raw_tags)
-    except tag_services.TagRejected as rejected:
-        tags, error = [], str(rejected)
-    text = request.GET.get("q", "").strip()[:200]
-    photos = selectors.search_photos(request.user, tags=tags, text=text or None)
-    return _gallery(
-        request,
-        photos,
-        "web/search.html",
-        searched_tags=tags,
-        text=text,
-        error=error,
-        searched=bool(tags or text),
-    )
-
-
 # ---------------------------------------------------------------- one photo
 
 
 def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) -> dict[str, Any]:
     is_owner = services.is_owner(request.user, photo)
     token = file_token(request.user, photo, share_token)
+    tags = list(
+        photo_tags_with_votes()
+        .filter(photo=photo)
+        .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
+    )
     return {
         "photo": photo,
         "is_owner": is_owner,
         "share_token": share_token or "",
-        "tags": list(
-            photo_tags_with_votes()
-            .filter(photo=photo)
-            .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
-        ),
+        "tags": tags,
+        # False says "no confident suggestion" in words, rather than leaving the model's part blank.
+        "model_suggested": any(t.source == TagSource.MODEL for t in tags),
         "can_tag": can_take_part(request.user, photo),
         "display_url": file_url(photo, "display", token),
         "original_url": file_url(photo, "original", token),
@@ -146,15 +79,6 @@ def photo_tags(request: HttpRequest, pk: int) -> HttpResponse:
     if photo is None:
         raise Http404("No photo with this id, or it is not shared with you.")
     return _chips(request, photo, token)
-
-
-def photo_card(request: HttpRequest, pk: int) -> HttpResponse:
-    """One grid card: galleries poll this for photos that are still being tagged."""
-    photo = selectors.viewable_photo(request.user, pk)
-    if photo is None:
-        raise Http404("No photo with this id, or it is not shared with you.")
-    attach_tags([photo])
-    return render(request, "web/_card.html", {"photo": photo})
 
 
 def photo_similar(request: HttpRequest, pk: int) -> HttpResponse:

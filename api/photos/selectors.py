@@ -6,9 +6,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db import models
+from django.db.models import (
+    Case,
+    Exists,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 
 from api.photos.models import Photo, Visibility
+from api.tags.models import PhotoTag, TagSource, TagState
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -59,27 +74,105 @@ def photo_by_share_token(token: str) -> Photo | None:
     )
 
 
+class TagStateFilter(models.TextChoices):
+    """Which tags a tag search counts: ``any`` live tag (the default), or only those people
+    confirmed."""
+
+    ANY = "any", "Suggestions too"
+    CONFIRMED = "confirmed", "Only tags people confirmed"
+
+
+# What the API and the website both answer to any other ?tag_state=.
+UNKNOWN_TAG_STATE = (
+    '"{input}" is not a tag state to search by: use "confirmed" (only tags people confirmed) '
+    'or "any" (suggestions too).'
+)
+
+
+# The order of a tag search, as annotations on each photo (see search_photos); the keyset
+# pagination in api/pagination.py pages through it.
+SEARCH_ORDER = ("tag_standing", "-tag_confidence", "-id")
+
+
 def search_photos(
     viewer: User,
     *,
     tags: Sequence[str] = (),
+    tag_state: str = TagStateFilter.ANY,
     owner: str | None = None,
     status: str | None = None,
     text: str | None = None,
 ) -> QuerySet[Photo]:
-    from api.tags.models import TagState
+    """Listed photos matching every filter. Each searched tag must be on the photo and live: a
+    rejected tag does not describe it, and with ``tag_state="confirmed"`` only a confirmed one
+    does.
 
+    A tag search puts what people vouched for first. A photo ranks by its weakest searched tag:
+
+    1. every searched tag confirmed (``tag_standing`` 0), newest first;
+    2. the weakest one suggested by a person and not yet confirmed (1), newest first;
+    3. the weakest one a model suggestion nobody has confirmed (2), by ``tag_confidence``, the
+       lowest score among those suggestions, highest first; then newest first.
+
+    Each photo of a tag search also carries ``matched_tags``: the searched tags as they stand on
+    it, so a page or the API can say which are suggestions, and how confident, in one query."""
     photos = listed_photos(viewer)
+    if not tags:
+        return _other_filters(photos, owner=owner, status=status, text=text)
+    states = _counted_states(tag_state)
     for name in tags:
-        # Every tag must match; a rejected tag does not describe the photo.
         photos = photos.filter(
-            photo_tags__tag__name=name,
-            photo_tags__state__in=[TagState.SUGGESTED, TagState.CONFIRMED],
+            Exists(PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name=name, state__in=states))
         )
+    matched = PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name__in=tags, state__in=states)
+    standing = Case(
+        When(state=TagState.CONFIRMED, then=Value(0)),
+        When(source=TagSource.USER, then=Value(1)),
+        default=Value(2),
+    )
+    # A model suggestion without a score (none is written so) counts as the least confident.
+    guesses = matched.filter(source=TagSource.MODEL, state=TagState.SUGGESTED).annotate(
+        confidence=Coalesce("score", Value(0.0))
+    )
+    photos = photos.annotate(
+        tag_standing=Subquery(
+            matched.annotate(standing=standing).order_by("-standing").values("standing")[:1],
+            output_field=IntegerField(),
+        ),
+        # 1.0 when no searched tag is a bare model guess, so that the key is never null.
+        tag_confidence=Coalesce(
+            Subquery(guesses.order_by("confidence").values("confidence")[:1]),
+            Value(1.0),
+            output_field=FloatField(),
+        ),
+    ).prefetch_related(matched_tags(tags, tag_state))
+    return _other_filters(photos, owner=owner, status=status, text=text).order_by(*SEARCH_ORDER)
+
+
+def matched_tags(tags: Sequence[str], tag_state: str = TagStateFilter.ANY) -> Prefetch:
+    """The searched tags as they stand on each photo, into ``photo.matched_tags``."""
+    return Prefetch(
+        "photo_tags",
+        queryset=PhotoTag.objects.filter(
+            tag__name__in=tags, state__in=_counted_states(tag_state)
+        ).select_related("tag", "added_by"),
+        to_attr="matched_tags",
+    )
+
+
+def _counted_states(tag_state: str) -> list[str]:
+    if tag_state == TagStateFilter.CONFIRMED:
+        return [TagState.CONFIRMED]
+    return [TagState.CONFIRMED, TagState.SUGGESTED]
+
+
+def _other_filters(
+    photos: QuerySet[Photo], *, owner: str | None, status: str | None, text: str | None
+) -> QuerySet[Photo]:
     if owner:
         photos = photos.filter(owner__username=owner)
     if status:
         photos = photos.filter(status=status)
     if text:
         photos = photos.filter(caption__icontains=text)
-    return photos.distinct() if tags else photos
+    return photos

@@ -5,9 +5,9 @@ from rest_framework import serializers
 
 from api.photos.links import file_token, file_url, share_url
 from api.photos.models import Photo, TaggingStatus, Visibility
-from api.photos.selectors import visible_location
+from api.photos.selectors import UNKNOWN_TAG_STATE, TagStateFilter, visible_location
 from api.photos.services import CAPTION_MAX_LENGTH
-from api.tags.serializers import PhotoTagSerializer
+from api.tags.serializers import MatchedTagSerializer, PhotoTagSerializer
 from api.validation import StrictSerializer
 
 
@@ -21,6 +21,15 @@ class PhotoSerializer(serializers.ModelSerializer):
     longitude = serializers.SerializerMethodField()
     # A nested serializer, built once per list, not once per photo (the feed's hot spot).
     tags = PhotoTagSerializer(source="photo_tags", many=True, read_only=True)
+    # Filled by the tag search (api.photos.selectors.search_photos); empty in any other list.
+    matched_tags = MatchedTagSerializer(
+        many=True,
+        read_only=True,
+        default=list,
+        help_text="When searching by tag: how each searched tag stands on this photo. "
+        "state 'confirmed' means people vouched for it; 'suggested' with source 'model' is the "
+        "model's guess, with its score (0-1). Empty when no tag is searched.",
+    )
 
     class Meta:
         model = Photo
@@ -43,6 +52,7 @@ class PhotoSerializer(serializers.ModelSerializer):
             "share_url",
             "model_version",
             "tags",
+            "matched_tags",
             "created_at",
         ]
         read_only_fields = fields
@@ -111,6 +121,12 @@ class PhotoUpdateSerializer(StrictSerializer):
 
 class PhotoFilterSerializer(serializers.Serializer):
     tag = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
+    tag_state = serializers.ChoiceField(
+        choices=TagStateFilter.choices,
+        required=False,
+        default=TagStateFilter.ANY,
+        error_messages={"invalid_choice": UNKNOWN_TAG_STATE},
+    )
     owner = serializers.CharField(required=False, max_length=150)
     status = serializers.ChoiceField(choices=TaggingStatus.choices, required=False)
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)

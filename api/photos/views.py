@@ -18,6 +18,7 @@ from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
 from api import volume
 from api.accounts.selectors import signed_in_user
+from api.pagination import KeysetCursorPagination
 from api.photos import selectors, services
 from api.photos.models import Photo
 from api.photos.serializers import (
@@ -42,6 +43,8 @@ class PhotoViewSet(
     viewsets.GenericViewSet,
 ):
     serializer_class = PhotoSerializer
+    # A tag search is ordered by more than the id (confirmed first; see search_photos).
+    pagination_class = KeysetCursorPagination
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     # Ids are digits; anything else is a 404 at the router, not an int() error in the view (found
     # by the fuzz test: GET /api/photos/:/ was a 500).
@@ -65,6 +68,7 @@ class PhotoViewSet(
             photos = selectors.search_photos(
                 self.request.user,
                 tags=tags,
+                tag_state=wanted["tag_state"],
                 owner=wanted.get("owner"),
                 status=wanted.get("status"),
                 text=wanted.get("q"),
@@ -88,7 +92,23 @@ class PhotoViewSet(
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("tag", str, many=True, description="Every tag must match"),
+            OpenApiParameter(
+                "tag",
+                str,
+                many=True,
+                description="Every tag must match. Photos whose tags people confirmed come first, "
+                "then people's suggestions, then the model's by their score; each photo's "
+                "matched_tags says how its searched tags stand.",
+            ),
+            OpenApiParameter(
+                "tag_state",
+                str,
+                enum=selectors.TagStateFilter.values,
+                default=selectors.TagStateFilter.ANY,
+                description="Which tags the tag search counts: 'confirmed' only tags people "
+                "confirmed (the model's unconfirmed guesses are left out), 'any' suggestions "
+                "too. Applies to the tags named by tag.",
+            ),
             OpenApiParameter("owner", str),
             OpenApiParameter("status", str, enum=["pending", "tagged", "failed"]),
             OpenApiParameter("q", str, description="Words in the caption"),

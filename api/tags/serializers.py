@@ -27,6 +27,18 @@ class PhotoTagSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MatchedTagSerializer(serializers.ModelSerializer):
+    """How a searched tag stands on a photo: confirmed by people, or still a suggestion (a
+    person's, or the model's with its score)."""
+
+    name = serializers.CharField(source="tag.name")
+
+    class Meta:
+        model = PhotoTag
+        fields = ["name", "state", "source", "score"]
+        read_only_fields = fields
+
+
 class TagNameSerializer(StrictSerializer):
     name = serializers.CharField(
         max_length=1000, help_text="Letters, digits, '_' and '-'; a leading '#' is dropped"

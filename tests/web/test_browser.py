@@ -16,6 +16,7 @@ from api.photos.models import Photo
 from api.photos.services import upload_photo
 from tests.helpers.browser import drop_files, log_in, shot
 from tests.helpers.images import image_bytes
+from tests.helpers.tags import model_suggests
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -162,3 +163,31 @@ def test_private_photos_stay_private_and_unlisted_ones_open_by_link_only(
     shot(page, "shared-photo")
     response = page.goto(f"/s/{token[:-2]}xx/")
     assert response is not None and response.status == 404
+
+
+def test_a_tag_page_shows_the_confirmed_photo_first_and_marks_the_models_guess(
+    page: Page, make_user: Any
+) -> None:
+    alice: User = make_user("alice")
+    dress = upload_photo(owner=alice, data=photo_of((300, 400), (180, 20, 90)), tag_names=["dress"])
+    pants = upload_photo(owner=alice, data=photo_of((300, 400), (20, 40, 160)), caption="jeans")
+    Photo.objects.filter(pk__in=[dress.pk, pants.pk]).update(status="tagged", model_version=1)
+    model_suggests(pants, "dress", 0.74)
+
+    page.goto("/t/dress/")
+    cards = page.locator(".grid .card")
+    expect(cards).to_have_count(2)
+    # The older photo comes first: people vouched for it.
+    expect(cards.nth(0)).to_have_attribute("data-photo-id", str(dress.pk))
+    expect(cards.nth(0).locator(".badge.vouched")).to_have_text("✓ confirmed")
+    expect(cards.nth(1).get_by_text("suggested 74%")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    shot(page, "tag-page")
+
+    page.get_by_role("link", name="Only photos people confirmed").click()
+    expect(cards).to_have_count(1)
+    expect(cards.first).to_have_attribute("data-photo-id", str(dress.pk))
+    expect(page.get_by_text("suggested 74%")).to_have_count(0)
+
+    page.get_by_role("link", name="Include suggestions").click()
+    expect(cards).to_have_count(2)

@@ -17,6 +17,7 @@ from api.photos.models import Photo
 from api.tagging.models import WorkerStatus
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.training.models import ModelVersion, TrainingRun
+from tests.helpers.tags import model_suggests, owner_tags, person_suggests
 from tests.helpers.training import bare_photo
 
 pytestmark = pytest.mark.django_db
@@ -126,3 +127,28 @@ def test_a_photo_page_makes_the_same_few_queries_with_many_more_tags_and_votes(
         tag(n)
 
     assert queries(client, f"/p/{photo.pk}/") == small <= FEED_MAX_QUERIES
+
+
+@pytest.mark.parametrize("url", ["/t/dress/", "/search/?tags=dress+red", "/t/dress/?tag_state=confirmed"])
+def test_tag_and_search_pages_make_the_same_few_queries_with_ten_times_the_photos(
+    alice: User, bob: User, settings: Any, url: str
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 24}
+    made = iter(range(1, 1000))
+
+    def grow(photos: int) -> None:
+        for _ in range(photos):
+            guess, confirmed = bare_photo(alice, next(made)), bare_photo(alice, next(made))
+            model_suggests(guess, "dress", 0.7)
+            model_suggests(guess, "red", 0.6)
+            owner_tags(confirmed, "dress")
+            owner_tags(confirmed, "red")
+            person_suggests(confirmed, bob, "blue")
+
+    client = Client()
+    client.force_login(bob)
+    grow(1)
+    small = queries(client, url)
+    grow(20)  # the first page is full now: each photo with its matched tags and their badges
+
+    assert queries(client, url) == small <= FEED_MAX_QUERIES
