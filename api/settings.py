@@ -191,8 +191,9 @@ TRAIN_GATE_MIN_SUPPORT = env_int("TRAIN_GATE_MIN_SUPPORT", 5, minimum=1)
 # Bootstrap resamples behind the gate's confidence intervals (95%).
 TRAIN_GATE_BOOTSTRAP = env_int("TRAIN_GATE_BOOTSTRAP", 300, minimum=50)
 TRAIN_MAX_EPOCHS = env_int("TRAIN_MAX_EPOCHS", 150, minimum=1)
-# Early stopping: epochs without a better validation mAP before training stops.
-TRAIN_PATIENCE = env_int("TRAIN_PATIENCE", 15, minimum=1)
+# Head training stops once its objective changes by less than this (relative) over an epoch; 0
+# trains for TRAIN_MAX_EPOCHS.
+TRAIN_TOLERANCE = env_float("TRAIN_TOLERANCE", 1e-5, minimum=0, maximum=1)
 # Teacher/student: the active model's confident predictions on unlabelled photos join training
 # with a capped weight (validation stays human-labelled). Off by default; see bench_training.
 TRAIN_SEMI_SUPERVISED = env_bool("TRAIN_SEMI_SUPERVISED", False)

@@ -199,7 +199,6 @@ def finetune(
             validation_scores=scores,
             curves=curves,
             epochs_run=epoch,
-            best_epoch=best[1],
         ),
         validation_scores=scores,
         validation_rows=val_rows,

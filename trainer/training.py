@@ -11,8 +11,8 @@ The recipe (docs/architecture.md, 'The training pipeline and its gate'):
 - The photos are split into ``k`` folds by group (near-duplicates share a fold). ``k`` fold heads,
   each trained without its fold, and one head on every photo are trained side by side (weighted
   logistic regression, L-BFGS); after each epoch the fold heads score the photos they never saw
-  (the out-of-fold scores). Training stops early on the out-of-fold mAP, and the all-photo head is
-  kept as it was at the best epoch: that is the head that is published.
+  (the out-of-fold scores). Training runs to convergence (the problem is convex); the all-photo
+  head is the one published, the out-of-fold scores are what it is judged by.
 - Each tag's scores are calibrated (Platt scaling on the out-of-fold logits, folded into the
   head's weights), so a score is a probability on the same scale as the day-zero model's and
   ordering a photo's suggestions by score is meaningful.
@@ -65,7 +65,6 @@ class TrainedHead:
     validation_scores: np.ndarray
     curves: list[CurvePoint] = field(default_factory=list)
     epochs_run: int = 0
-    best_epoch: int = 0
 
 
 Progress = Callable[[int, int, dict[str, float]], None]
@@ -105,7 +104,7 @@ def train_head(
     data: LabelledSet,
     *,
     max_epochs: int = 150,
-    patience: int = 15,
+    tolerance: float = 1e-5,
     l2: float = 1.0,
     steps_per_epoch: int = 5,
     chunk: int = 8192,
@@ -114,7 +113,11 @@ def train_head(
 ) -> TrainedHead:
     """Weighted one-vs-rest logistic regression with an L2 penalty (``l2`` / 2 * |W|^2 on the
     summed loss, scikit-learn's C=1), solved by L-BFGS over the whole set: convex, so the same
-    labels always give the same head. An epoch is ``steps_per_epoch`` L-BFGS iterations; rows go
+    labels always give the same head. Training runs until the objective changes by less than
+    ``tolerance`` (relative) over an epoch: stopping early on the out-of-fold mAP was tried and
+    kept heads from the second epoch, which gave the nearest taught tag to twice as many photos
+    of kinds nobody taught (bench/bench_open_world.py). An epoch is ``steps_per_epoch`` L-BFGS
+    iterations; rows go
     through in chunks of ``chunk``, so memory stays bounded on a large library. Tags with fewer
     than ``min_support`` validation positives are left out of the figures, as the gate does."""
     folds = np.unique(data.folds)
@@ -154,32 +157,28 @@ def train_head(
         penalty.backward()
         return total + penalty.detach()
 
-    best_map, stale, best_epoch = -1.0, 0, 0
-    best: TrainedHead | None = None
     curves: list[CurvePoint] = []
-    epoch = 0
+    previous, epoch = float("inf"), 0
     for epoch in range(1, max_epochs + 1):
         loss = float(optimizer.step(closure))  # type: ignore[arg-type]
-        oof = _out_of_fold_logits(x, weight.detach(), bias.detach(), fold_index, len(folds))
-        candidate = _calibrated(data, oof, weight.detach()[-1].T, bias.detach()[-1], min_support)
-        # The curve shows exactly what the run reports: the kept epoch's point is its metrics.
-        record: dict[str, float] = {
-            "epoch": epoch,
-            "loss": round(loss / float(photos_per_head.sum()), 5),
-            **{key: candidate.metrics[key] for key in ("map", "micro_f1", "macro_f1")},
-        }
-        curves.append(record)
-        if progress:
-            progress(epoch, max_epochs, record)
-        if candidate.metrics["map"] > best_map + 1e-4 or best is None:
-            best_map, stale, best_epoch, best = candidate.metrics["map"], 0, epoch, candidate
-        else:
-            stale += 1
-            if stale >= patience:
-                break
-    assert best is not None
-    best.curves, best.epochs_run, best.best_epoch = curves, epoch, best_epoch
-    return best
+        done = abs(previous - loss) < tolerance * max(1.0, abs(loss))
+        previous = loss
+        if progress or done or epoch == max_epochs:
+            oof = _out_of_fold_logits(x, weight.detach(), bias.detach(), fold_index, len(folds))
+            head = _calibrated(data, oof, weight.detach()[-1].T, bias.detach()[-1], min_support)
+            # The curve shows exactly what the run reports: its last point is the run's metrics.
+            record: dict[str, float] = {
+                "epoch": epoch,
+                "loss": round(loss / float(photos_per_head.sum()), 5),
+                **{key: head.metrics[key] for key in ("map", "micro_f1", "macro_f1")},
+            }
+            curves.append(record)
+            if progress:
+                progress(epoch, max_epochs, record)
+        if done:
+            break
+    head.curves, head.epochs_run = curves, epoch
+    return head
 
 
 def _calibrated(

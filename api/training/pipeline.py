@@ -75,7 +75,7 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
     head = train_head(
         dataset,
         max_epochs=max_epochs,
-        patience=settings.TRAIN_PATIENCE,
+        tolerance=settings.TRAIN_TOLERANCE,
         min_support=settings.TRAIN_GATE_MIN_SUPPORT,
         progress=on_epoch,
     )
@@ -93,7 +93,6 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
         **head.metrics,
         "gate": verdict.numbers,
         "epochs": head.epochs_run,
-        "best_epoch": head.best_epoch,
         "folds": len(np.unique(data.folds)),
         "labelled_photos": int(data.judged.sum()),
         "background_photos": int((~data.judged).sum()),

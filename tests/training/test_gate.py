@@ -3,11 +3,13 @@ candidate against the active model on photos neither trained on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from trainer.gate import bootstrap_map, judge
 
-RULES = {"tolerance": 0.02, "min_map": 0.5, "min_support": 5, "resamples": 200}
+RULES: dict[str, Any] = {"tolerance": 0.02, "min_map": 0.5, "min_support": 5, "resamples": 200}
 
 
 def two_tags(photos_per_tag: int, *, seed: int = 0, noise: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +58,10 @@ def test_a_tag_with_too_little_support_is_named_and_left_out_of_the_figure() -> 
 def test_a_first_model_must_pass_its_minimum_by_the_lower_bound_not_the_value() -> None:
     labels, scores = two_tags(8, noise=0.45, seed=3)
     interval = bootstrap_map(labels, scores, resamples=200)
-    rules = {**RULES, "min_map": (interval.low + interval.value) / 2}  # between the bound and the value
+    rules: dict[str, Any] = {
+        **RULES,
+        "min_map": (interval.low + interval.value) / 2,
+    }  # between the bound and the value
 
     verdict = judge(labels=labels, tags=["a", "b"], candidate_scores=scores, active_scores=None,
                     active_tags=[], **rules)  # fmt: skip
