@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from api.accounts.selectors import signed_in_user
 from api.tagging import services as tagging_services
+from api.tagging import suppression
 from api.tagging.selectors import (
     active_model_as_served,
     activity,
@@ -89,6 +90,9 @@ def dashboard(request: HttpRequest, column: str, descending: bool) -> HttpRespon
             for tag, n in list(close.items())[:CLOSE_TAGS_SHOWN]
         ],
         "min_photos": needed,
+        "suppressed": suppression.suppressed(),
+        "suppress_rejections": settings.DAY_ZERO_SUPPRESS_REJECTIONS,
+        "suppress_ratio": f"{settings.DAY_ZERO_SUPPRESS_RATIO:g}",
         **_run_context(TrainingRun.objects.select_related("requested_by").first()),
         **_quality_context(active, column, descending),
         **operations,

@@ -89,6 +89,8 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
     report.phase("publishing", 0.93)
     manifest = _publish(run, data, head, verdict, backbone, tuned.body_state if tuned else None)
     report.phase("previewing the library", 0.95)
+    previewed = preview(manifest.version).to_dict()
+    registry.record_preview(manifest.version, previewed)
     metrics = {
         **head.metrics,
         "gate": verdict.numbers,
@@ -97,7 +99,7 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
         "labelled_photos": int(data.judged.sum()),
         "background_photos": int((~data.judged).sum()),
         "pseudo_labelled_photos": pseudo,
-        "preview": preview(manifest.version).to_dict(),
+        "preview": previewed,
     }
     if verdict.accepted:
         registry.activate_version(version=manifest.version)

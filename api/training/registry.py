@@ -122,3 +122,12 @@ def register_candidate(manifest: Manifest, verdict: Verdict) -> ModelVersion:
         dataset_fingerprint=manifest.dataset_fingerprint or "",
         parent_version=manifest.parent_version,
     )
+
+
+def record_preview(version: int, preview: dict[str, object]) -> None:
+    """The candidate's preview of the library beside its gate's verdict, for the dashboard and the
+    activation page."""
+    row = ModelVersion.objects.filter(version=version).first()
+    if row is not None:
+        row.metrics = {**row.metrics, "preview": preview}
+        row.save(update_fields=["metrics"])

@@ -350,3 +350,39 @@ def test_the_schedule_check_is_in_beat_and_the_dashboard_shows_its_last_and_next
     assert f'<time datetime="{checked.isoformat(timespec="seconds")[:19]}' in html
     assert f'<time datetime="{expected_next.isoformat(timespec="seconds")[:19]}' in html
     assert "Last check said: 0 new labels, waiting for 50." in html
+
+
+def test_the_dashboard_shows_the_gates_intervals_the_preview_and_the_suppressed_day_zero_tags(
+    staff: Client, alice: User, bob: User, settings: Any
+) -> None:
+    cache.clear()
+    settings.DAY_ZERO_SUPPRESS_REJECTIONS = 2
+    for n in range(2):  # day zero called two photos "jigsaw puzzle"; people said no both times
+        photo = bare_photo(alice, 100 + n)
+        PhotoTag.objects.create(photo=photo, tag=Tag.objects.get_or_create(name="jigsaw_puzzle")[0],
+                                source="model", state="suggested", score=0.4, model_version=0)  # fmt: skip
+        vote(photo=photo, user=alice, name="jigsaw_puzzle", value="reject")
+    gate = {"candidate_map": {"value": 0.91, "low": 0.84, "high": 0.97}, "compared_with_active": True,
+            "compared_photos": 12, "candidate_map_shared": 0.9, "active_map_shared": 0.88,
+            "difference": {"value": 0.02, "low": -0.05, "high": 0.08}, "too_little_support": {"snow": 2},
+            "photos": 40}  # fmt: skip
+    preview = {"photos": 40, "same": 30, "gain": 4, "lose": 2, "change": 4, "without_embedding": 0,
+               "examples": {"gain": [], "lose": [], "change": [{"photo": 7, "before": "jean", "after": "pants"}]}}  # fmt: skip
+    ModelVersion.objects.create(version=1, status="active", backbone="efficientnet_lite0", tags=["pants"],
+                                metrics={"map": 0.91, "folds": 5, "photos": 40, "gate": gate, "preview": preview},
+                                activated_at=timezone.now())  # fmt: skip
+    TrainingRun.objects.create(trigger="dashboard", status="succeeded", model_version=1,
+                               metrics={"map": 0.91, "gate": gate, "preview": preview})  # fmt: skip
+
+    html = staff.get("/staff/").content.decode()
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+    assert "95% interval 0.840 to 0.970" in text and "0.840 to 0.970" in text
+    assert (
+        "on 12 photos it never trained on" in text
+        and "difference 0.020, 95% interval -0.050 to 0.080" in text
+    )
+    assert "Too little support to be scored" in text and "#snow (2)" in text
+    assert "4 gain a first suggestion, 2 lose theirs, 4 change it, 30 keep it" in text
+    assert "#jean becomes #pants" in text
+    assert "#jigsaw_puzzle rejected 2, confirmed 0" in text
