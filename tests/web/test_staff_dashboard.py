@@ -366,11 +366,12 @@ def test_the_dashboard_shows_the_gates_intervals_the_preview_and_the_suppressed_
             "compared_photos": 12, "candidate_map_shared": 0.9, "active_map_shared": 0.88,
             "difference": {"value": 0.02, "low": -0.05, "high": 0.08}, "too_little_support": {"snow": 2},
             "photos": 40}  # fmt: skip
+    changed = [{"photo": 7, "before": "jean", "after": "pants"}]
     preview = {"photos": 40, "same": 30, "gain": 4, "lose": 2, "change": 4, "without_embedding": 0,
-               "examples": {"gain": [], "lose": [], "change": [{"photo": 7, "before": "jean", "after": "pants"}]}}  # fmt: skip
+               "examples": {"gain": [], "lose": [], "change": changed}}  # fmt: skip
+    metrics = {"map": 0.91, "folds": 5, "photos": 40, "gate": gate, "preview": preview}
     ModelVersion.objects.create(version=1, status="active", backbone="efficientnet_lite0", tags=["pants"],
-                                metrics={"map": 0.91, "folds": 5, "photos": 40, "gate": gate, "preview": preview},
-                                activated_at=timezone.now())  # fmt: skip
+                                metrics=metrics, activated_at=timezone.now())  # fmt: skip
     TrainingRun.objects.create(trigger="dashboard", status="succeeded", model_version=1,
                                metrics={"map": 0.91, "gate": gate, "preview": preview})  # fmt: skip
 
