@@ -16,9 +16,11 @@ heads on them (``bench/_heads.py``): ``--seeds`` draws per point (3), reported a
 max test top-1. At "all" every draw holds the same photos, so only the product's training order
 varies (the baseline is deterministic). The CPU cost is wall time per photo of
 ``Tagger.predict_sources`` on ``--cost-photos`` test photos (64) in the worker's batches of 16,
-with ``--threads`` torch threads (2): the median of ``--cost-passes`` passes (5) after a warm-up
-pass. Each pass records the 1-minute load average before it: the machine may be shared, and a
-load above the core count means the times are inflated.
+with ``--threads`` torch threads (2): the median of ``--cost-passes`` rounds (7) after a warm-up
+pass, the backbones taking turns in each round (``bench/_cost.py``). Each pass records the cores
+other processes kept busy meanwhile: the machine may be shared, and the times are the backbone's
+own only where that is near zero. ``ms_per_photo`` is the median of those quiet passes when there
+are at least 3 (``ms_per_photo_from`` says which), ``ms_per_photo_median`` that of every pass.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def main() -> int:
     parser.add_argument("--per-tag", default="5,10,25,50,all")
     parser.add_argument("--seeds", type=int, default=3, help="label draws per learning-curve point")
     parser.add_argument("--cost-photos", type=int, default=64)
-    parser.add_argument("--cost-passes", type=int, default=5)
+    parser.add_argument("--cost-passes", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2, help="torch threads for the CPU cost")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "training.json")
     parser.add_argument("--plot", type=Path, default=REPO / "bench" / "results" / "training.png")
@@ -151,16 +153,20 @@ def main() -> int:
         print(f"{backbone_id}:", flush=True)
         data = embeddings(args.dataset, backbone_id, args.cache_dir)
         curves = learning_curve(data, points, args.seeds)
-        cost = ms_per_photo(backbone_id, cost_photos, threads=args.threads, passes=args.cost_passes)
-        print(f"  CPU: {cost['ms_per_photo_median']} ms/photo", flush=True)
         result["backbones"][backbone_id] = {
             "train_photos": len(data["train_x"]),
             "test_photos": len(data["test_x"]),
             "tags": sorted(set(data["train_classes"].tolist())),
             "learning_curve": curves,
             "targets": against_targets(curves),
-            "cpu_cost": cost,
         }
+    print("CPU cost:", flush=True)
+    costs = ms_per_photo(
+        list(result["backbones"]), cost_photos, threads=args.threads, passes=args.cost_passes
+    )
+    for backbone_id, cost in costs.items():
+        result["backbones"][backbone_id]["cpu_cost"] = cost
+        print(f"  {backbone_id}: {cost['ms_per_photo']} ms/photo ({cost['ms_per_photo_from']})", flush=True)
     result["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -180,7 +186,7 @@ def plot(result: dict[str, Any], points: list[str], path: Path) -> None:
     for colour, (backbone_id, entry) in zip(
         ("tab:blue", "tab:orange", "tab:green", "tab:red"), result["backbones"].items(), strict=False
     ):
-        ms = entry["cpu_cost"]["ms_per_photo_median"]
+        ms = entry["cpu_cost"]["ms_per_photo"]
         for method, curve in entry["learning_curve"].items():
             means = [p["top1_mean"] for p in curve]
             label = f"{backbone_id.replace('efficientnet_', '')} {method} ({ms:.0f} ms/photo)"
