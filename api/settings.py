@@ -195,7 +195,8 @@ TRAIN_MAX_EPOCHS = env_int("TRAIN_MAX_EPOCHS", 150, minimum=1)
 # trains for TRAIN_MAX_EPOCHS.
 TRAIN_TOLERANCE = env_float("TRAIN_TOLERANCE", 1e-5, minimum=0, maximum=1)
 # Teacher/student: the active model's confident predictions on unlabelled photos join training
-# with a capped weight (validation stays human-labelled). Off by default; see bench_training.
+# with a capped weight (validation stays human-labelled). Off by default: on clothing10 (Lite0, 5 label
+# draws) it moved test top-1 only from 0.742 to 0.758 at 10 labels per tag and 0.825 to 0.831 at 25.
 TRAIN_SEMI_SUPERVISED = env_bool("TRAIN_SEMI_SUPERVISED", False)
 TRAIN_PSEUDO_CONFIDENCE = env_float("TRAIN_PSEUDO_CONFIDENCE", 0.9, minimum=0.5, maximum=1)
 TRAIN_PSEUDO_WEIGHT = env_float("TRAIN_PSEUDO_WEIGHT", 0.3, minimum=0, maximum=1)

@@ -1,89 +1,122 @@
-"""Training benchmark: retrain time from stored embeddings, held-out quality, and a learning
-curve over labels per tag. The model core alone (no Django, no database).
+"""Training benchmark: for each backbone, a learning curve (test top-1 against labels per tag) of
+the product's head and of a logistic-regression baseline on the same stored embeddings, and what
+a photo costs each backbone on this machine's CPU. The model core alone (no Django, no database).
 
     .venv/bin/python bench/bench_training.py --dataset ../shared/datasets/clothing10 \
-        --out bench/results/training.json --plot bench/results/training.png
+        --cache-dir /work/cache --out docs/bench/training.json --plot docs/bench/training.png
 
-The train split plays people's tags (one tag per photo, its class); the test split is held out
-and never seen by training, thresholds or early stopping. Embeddings come from the day-zero
-backbone, as the tagging worker stores them, and are cached next to the output.
+The dataset is ``<split>/<class>/*.jpg``; the train split plays people's labels (one tag per
+photo, its class) and the test split is held out: never seen by training, early stopping or
+thresholds. Embeddings are the tagging worker's own (``bench/_embeddings.py``) and are cached in
+``--cache-dir`` as ``<dataset>_<backbone>.npz``; a missing cache is computed first (minutes per
+backbone on 2 cores).
+
+Each curve point draws ``k`` photos per tag from the train split with a seed and trains both
+heads on them (``bench/_heads.py``): ``--seeds`` draws per point (3), reported as mean, min and
+max test top-1. At "all" every draw holds the same photos, so only the product's training order
+varies (the baseline is deterministic). The CPU cost is wall time per photo of
+``Tagger.predict_sources`` on ``--cost-photos`` test photos (64) in the worker's batches of 16,
+with ``--threads`` torch threads (2): the median of ``--cost-passes`` rounds (7) after a warm-up
+pass, the backbones taking turns in each round (``bench/_cost.py``). Each pass records the cores
+other processes kept busy meanwhile: the machine may be shared, and the times are the backbone's
+own only where that is near zero. ``ms_per_photo`` is the median of those quiet passes when there
+are at least 3 (``ms_per_photo_from`` says which), ``ms_per_photo_median`` that of every pass.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
+import os
+import platform
 import statistics
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _cost import cpu_model, ms_per_photo, spread
+from _embeddings import REPO, embeddings, load_split
+from _heads import METHODS, onehot, sample_per_tag, top1
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from trainer.day_zero import ensure_active_model  # noqa: E402
-from trainer.inference import Prediction, Tagger  # noqa: E402
-from trainer.metrics import mean_average_precision  # noqa: E402
-from trainer.training import LabelledSet, sigmoid_scores, train_head, with_pseudo_labels  # noqa: E402
-
-VALIDATION_PERCENT = 20  # the trainer's default split
+BACKBONES = "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2"
+# Issue 15's targets for test top-1 on clothing10.
+TARGETS = {"10": 0.82, "all": 0.92}
 
 
-def embed_split(tagger: Tagger, files: list[Path], batch: int = 32) -> np.ndarray:
-    vectors = []
-    for start in range(0, len(files), batch):
-        for result in tagger.predict_sources(files[start : start + batch]):
-            if not isinstance(result, Prediction):
-                raise SystemExit(f"could not embed a photo: {result}")
-            vectors.append(result.embedding.astype(np.float32))
-    return np.stack(vectors)
+def learning_curve(data: dict[str, np.ndarray], points: list[str], seeds: int) -> dict[str, list[dict]]:
+    """Per method, one entry per labels-per-tag point: every draw's test top-1 and its summary."""
+    tags = sorted(set(data["train_classes"].tolist()))
+    curves: dict[str, list[dict[str, Any]]] = {method: [] for method in METHODS}
+    for point in points:
+        runs: dict[str, list[dict[str, Any]]] = {method: [] for method in METHODS}
+        for seed in range(seeds):
+            rows = sample_per_tag(data["train_classes"], tags, None if point == "all" else int(point), seed)
+            train_x, train_y = data["train_x"][rows], onehot(data["train_classes"][rows], tags)
+            for method, scores_of in METHODS.items():
+                started = time.perf_counter()
+                scores = scores_of(train_x, train_y, data["test_x"], tags, seed)
+                runs[method].append(
+                    {
+                        "seed": seed,
+                        "photos": len(rows),
+                        "top1": round(top1(scores, data["test_classes"], tags), 4),
+                        "seconds": round(time.perf_counter() - started, 2),
+                    }
+                )
+        for method, method_runs in runs.items():
+            values = [run["top1"] for run in method_runs]
+            curves[method].append(
+                {
+                    "labels_per_tag": point,
+                    "top1_mean": round(statistics.fmean(values), 4),
+                    "top1_min": min(values),
+                    "top1_max": max(values),
+                    "runs": method_runs,
+                }
+            )
+        print(
+            f"  {point:>3} per tag: " + ", ".join(f"{m} {curves[m][-1]['top1_mean']:.3f}" for m in METHODS),
+            flush=True,
+        )
+    return curves
 
 
-def load_split(dataset: Path, split: str) -> tuple[list[Path], list[str]]:
-    files = sorted((dataset / split).rglob("*.jpg"))
-    return files, [f.parent.name for f in files]
-
-
-def embeddings(dataset: Path, cache: Path) -> dict[str, Any]:
-    if cache.exists():
-        data = np.load(cache, allow_pickle=False)
-        return {key: data[key] for key in data.files}
-    models = Path(tempfile.mkdtemp()) / "models"
-    ensure_active_model(models)
-    tagger = Tagger.load(models, 0)
+def against_targets(curves: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Each target point, per method: the mean and whether it (and the worst draw) reaches it."""
     out: dict[str, Any] = {}
-    for split in ("train", "test"):
-        files, classes = load_split(dataset, split)
-        started = time.perf_counter()
-        out[f"{split}_x"] = embed_split(tagger, files)
-        print(f"embedded {len(files)} {split} photos in {time.perf_counter() - started:.0f} s", flush=True)
-        out[f"{split}_classes"] = np.array(classes)
-        out[f"{split}_keys"] = np.array([hashlib.sha256(f.read_bytes()).hexdigest() for f in files])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, **out)
+    for method, curve in curves.items():
+        by_point = {entry["labels_per_tag"]: entry for entry in curve}
+        out[method] = {
+            point: {
+                "target": target,
+                "top1_mean": by_point[point]["top1_mean"],
+                "mean_meets": by_point[point]["top1_mean"] >= target,
+                "every_draw_meets": by_point[point]["top1_min"] >= target,
+            }
+            for point, target in TARGETS.items()
+            if point in by_point
+        }
     return out
 
 
-def labelled(x: np.ndarray, classes: np.ndarray, keys: np.ndarray, tags: list[str]) -> LabelledSet:
-    labels = (classes[:, None] == np.array(tags)[None, :]).astype(np.float32)
-    weights = np.where(labels == 1, 1.0, 0.5).astype(np.float32)  # implicit negatives count half
-    validation = np.array([int(k[:8], 16) % 100 < VALIDATION_PERCENT for k in keys])
-    if validation.all() or not validation.any():
-        validation[: max(1, len(validation) // 5)] = True
-        validation[max(1, len(validation) // 5) :] = False
-    return LabelledSet(x, labels, weights, validation, tags)
+def machine() -> dict[str, Any]:
+    import sklearn
+    import timm
+    import torch
 
-
-def held_out(head: Any, x: np.ndarray, classes: np.ndarray, tags: list[str]) -> dict[str, float]:
-    scores = sigmoid_scores(head.weight, head.bias, x)
-    labels = (classes[:, None] == np.array(tags)[None, :]).astype(np.float32)
-    top1 = float((np.array(tags)[scores.argmax(axis=1)] == classes).mean())
-    return {"top1": round(top1, 4), "map": round(mean_average_precision(scores, labels), 4)}
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "scikit_learn": sklearn.__version__,
+        "git_commit": commit.strip(),
+    }
 
 
 def main() -> int:
@@ -91,138 +124,88 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--dataset", type=Path, required=True)
+    parser.add_argument("--cache-dir", type=Path, default=REPO / "bench" / "results" / ".cache")
+    parser.add_argument("--backbones", default=BACKBONES)
+    parser.add_argument("--per-tag", default="5,10,25,50,all")
+    parser.add_argument("--seeds", type=int, default=3, help="label draws per learning-curve point")
+    parser.add_argument("--cost-photos", type=int, default=64)
+    parser.add_argument("--cost-passes", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for the CPU cost")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "training.json")
     parser.add_argument("--plot", type=Path, default=REPO / "bench" / "results" / "training.png")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--per-tag", default="5,10,25,50,all")
-    parser.add_argument("--curve-runs", type=int, default=5, help="label samples per learning-curve point")
     args = parser.parse_args()
+    points = args.per_tag.split(",")
 
-    data = embeddings(args.dataset, args.out.parent / ".cache" / f"{args.dataset.name}-embeddings.npz")
-    tags = sorted(set(data["train_classes"].tolist()))
     result: dict[str, Any] = {
-        "dataset": str(args.dataset),
-        "tags": tags,
-        "runs": args.runs,
-        "train_photos": len(data["train_x"]),
-        "test_photos": len(data["test_x"]),
+        "dataset": args.dataset.name,
+        "machine": machine(),
+        "loadavg_start": os.getloadavg(),
+        "seeds": args.seeds,
+        "targets": TARGETS,
+        "baseline": "scikit-learn LogisticRegression(C=1, lbfgs, softmax) on every sampled photo",
+        "product": "trainer.training.train_head: owner labels weight 1, implicit negatives 0.5, "
+        "20% of the sampled photos held out for early stopping and thresholds",
+        "backbones": {},
     }
-
-    full = labelled(data["train_x"], data["train_classes"], data["train_keys"], tags)
-    seconds, quality = [], []
-    for run in range(args.runs):
-        started = time.perf_counter()
-        head = train_head(full, seed=run)
-        seconds.append(time.perf_counter() - started)
-        quality.append(
-            held_out(head, data["test_x"], data["test_classes"], tags) | {"epochs": head.epochs_run}
-        )
-    result["full_retrain"] = {
-        "seconds": [round(s, 2) for s in seconds],
-        "median_seconds": round(statistics.median(seconds), 2),
-        "test": quality,
-        "validation_map": head.metrics["map"],
-    }
-    print(f"full retrain: median {result['full_retrain']['median_seconds']} s, test {quality}", flush=True)
-
-    curve = []
-    for per_tag in args.per_tag.split(","):
-        points = []
-        for run in range(args.curve_runs):
-            rng = np.random.default_rng(run)  # run r draws the same photos at every point
-            rows: list[int] = []
-            for tag in tags:
-                members = np.flatnonzero(data["train_classes"] == tag)
-                take = len(members) if per_tag == "all" else min(int(per_tag), len(members))
-                rows += rng.choice(members, size=take, replace=False).tolist()
-            subset = np.array(sorted(rows))
-            small = labelled(
-                data["train_x"][subset], data["train_classes"][subset], data["train_keys"][subset], tags
-            )
-            started = time.perf_counter()
-            head = train_head(small, seed=run)
-            points.append(
-                held_out(head, data["test_x"], data["test_classes"], tags)
-                | {"seconds": round(time.perf_counter() - started, 2), "photos": len(subset)}
-            )
-        curve.append(
-            {
-                "labels_per_tag": per_tag,
-                "runs": points,
-                "top1_median": statistics.median(p["top1"] for p in points),
-                "map_median": statistics.median(p["map"] for p in points),
-            }
-        )
-        print(
-            f"{per_tag} per tag: top-1 {curve[-1]['top1_median']:.3f}, mAP {curve[-1]['map_median']:.3f}",
-            flush=True,
-        )
-    result["learning_curve"] = curve
-    result["semi_supervised"] = semi_supervised(data, tags, args.curve_runs)
+    test_files, _ = load_split(args.dataset, "test")
+    cost_photos = spread(test_files, args.cost_photos)
+    for backbone_id in args.backbones.split(","):
+        print(f"{backbone_id}:", flush=True)
+        data = embeddings(args.dataset, backbone_id, args.cache_dir)
+        curves = learning_curve(data, points, args.seeds)
+        result["backbones"][backbone_id] = {
+            "train_photos": len(data["train_x"]),
+            "test_photos": len(data["test_x"]),
+            "tags": sorted(set(data["train_classes"].tolist())),
+            "learning_curve": curves,
+            "targets": against_targets(curves),
+        }
+    print("CPU cost:", flush=True)
+    costs = ms_per_photo(
+        list(result["backbones"]), cost_photos, threads=args.threads, passes=args.cost_passes
+    )
+    for backbone_id, cost in costs.items():
+        result["backbones"][backbone_id]["cpu_cost"] = cost
+        print(f"  {backbone_id}: {cost['ms_per_photo']} ms/photo ({cost['ms_per_photo_from']})", flush=True)
+    result["loadavg_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    plot(curve, args.plot, args.dataset.name)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, points, args.plot)
     return 0
 
 
-def semi_supervised(data: dict[str, Any], tags: list[str], runs: int) -> list[dict[str, Any]]:
-    """Teacher/student: a head trained on k labels per tag pseudo-labels the rest of the train
-    split (confidence 0.9, weight 0.3); the student trains on both. Test labels stay human."""
-    points = []
-    for per_tag in (10, 25):
-        teacher_top1, student_top1, joined = [], [], []
-        for run in range(runs):
-            rng = np.random.default_rng(run)
-            rows = sorted(
-                i for tag in tags
-                for i in rng.choice(np.flatnonzero(data["train_classes"] == tag), size=per_tag, replace=False)
-            )  # fmt: skip
-            rest = np.setdiff1d(np.arange(len(data["train_x"])), rows)
-            small = labelled(
-                data["train_x"][rows], data["train_classes"][rows], data["train_keys"][rows], tags
-            )
-            teacher = train_head(small, seed=run)
-            teacher_scores = sigmoid_scores(teacher.weight, teacher.bias, data["train_x"][rest])
-            bigger, added = with_pseudo_labels(
-                small, data["train_x"][rest], teacher_scores, confidence=0.9, weight=0.3
-            )
-            student = train_head(bigger, seed=run)
-            teacher_top1.append(held_out(teacher, data["test_x"], data["test_classes"], tags)["top1"])
-            student_top1.append(held_out(student, data["test_x"], data["test_classes"], tags)["top1"])
-            joined.append(added)
-        points.append(
-            {
-                "labels_per_tag": per_tag,
-                "teacher_top1": teacher_top1,
-                "student_top1": student_top1,
-                "pseudo_labelled_photos": joined,
-                "teacher_median": statistics.median(teacher_top1),
-                "student_median": statistics.median(student_top1),
-            }
-        )
-        print(f"semi-supervised, {per_tag} per tag: teacher {points[-1]['teacher_median']:.3f}, "
-              f"student {points[-1]['student_median']:.3f}", flush=True)  # fmt: skip
-    return points
-
-
-def plot(curve: list[dict[str, Any]], path: Path, name: str) -> None:
+def plot(result: dict[str, Any], points: list[str], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [point["labels_per_tag"] for point in curve]
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
-    for key, label in (("top1", "test top-1"), ("map", "test mAP")):
-        runs = [[r[key] for r in point["runs"]] for point in curve]
-        axis.plot(labels, [statistics.median(r) for r in runs], marker="o", label=label)
-        axis.fill_between(labels, [min(r) for r in runs], [max(r) for r in runs], alpha=0.2)
-    axis.axhline(0.8, color="grey", linestyle="--", linewidth=1, label="target top-1 at 10/tag")
+    figure, axis = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    styles = {"product": "-", "baseline": "--"}
+    x = np.arange(len(points))
+    for colour, (backbone_id, entry) in zip(
+        ("tab:blue", "tab:orange", "tab:green", "tab:red"), result["backbones"].items(), strict=False
+    ):
+        ms = entry["cpu_cost"]["ms_per_photo"]
+        for method, curve in entry["learning_curve"].items():
+            means = [p["top1_mean"] for p in curve]
+            label = f"{backbone_id.replace('efficientnet_', '')} {method} ({ms:.0f} ms/photo)"
+            axis.plot(x, means, styles[method], color=colour, marker="o", markersize=4, label=label)
+            axis.fill_between(
+                x, [p["top1_min"] for p in curve], [p["top1_max"] for p in curve], color=colour, alpha=0.12
+            )
+    for point, target in TARGETS.items():
+        if point in points:
+            i = points.index(point)
+            axis.plot([i - 0.3, i + 0.3], [target, target], color="black", linewidth=2)
+            axis.annotate(f"target {target}", (i, target), textcoords="offset points", xytext=(0, 5),
+                          ha="center", fontsize=8)  # fmt: skip
+    axis.set_xticks(x, points)
     axis.set_xlabel("labels per tag (train split)")
-    axis.set_ylabel("held-out test split")
-    axis.set_ylim(0, 1)
-    axis.set_title(f"Head on EfficientNet-Lite0 embeddings: {name}")
-    axis.legend(loc="lower right")
+    axis.set_ylabel(f"test top-1 (mean of {result['seeds']} draws; band: min-max)")
+    axis.set_ylim(0.4, 1)
+    axis.set_title(f"Heads on stored embeddings: {result['dataset']}, {result['machine']['cpu']}")
+    axis.legend(loc="lower right", fontsize=7)
     axis.grid(alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

