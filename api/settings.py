@@ -184,6 +184,9 @@ TRAIN_FOLDS = env_int("TRAIN_FOLDS", 5, minimum=2)
 # The open world: photos nobody labelled, as weak negatives for every tag (0 photos: none).
 TRAIN_BACKGROUND_PHOTOS = env_int("TRAIN_BACKGROUND_PHOTOS", 2000, minimum=0)
 TRAIN_BACKGROUND_WEIGHT = env_float("TRAIN_BACKGROUND_WEIGHT", 0.1, minimum=0, maximum=1)
+# Only background photos farther from every tag's positives than this quantile of how close the
+# tag's own positives come to each other (trainer/open_world.py); 0 keeps the least like any tag.
+TRAIN_BACKGROUND_QUANTILE = env_float("TRAIN_BACKGROUND_QUANTILE", 0.2, minimum=0, maximum=1)
 TRAIN_GATE_TOLERANCE = env_float("TRAIN_GATE_TOLERANCE", 0.02, minimum=0, maximum=1)
 TRAIN_MIN_FIRST_MAP = env_float("TRAIN_MIN_FIRST_MAP", 0.5, minimum=0, maximum=1)
 # A tag with fewer validation positives than this is named as too little support, never scored.

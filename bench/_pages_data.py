@@ -116,7 +116,7 @@ def tag_as_a_worker(kind_of: dict[int, str], rng: random.Random, seed: int) -> d
             names = [*fitting, rng.choice([t for t in MODEL_TAGS if t not in fitting])]
             suggested[photo.pk] = names
             vector = (centres[kind] + np_rng.normal(0, 1.2, 1280)).astype(np.float16)
-            suggestions = [(name, round(rng.uniform(0.16, 0.9), 3)) for name in names]
+            suggestions = [(name, round(rng.uniform(0.16, 0.9), 3), 0) for name in names]
             results.append(TaggingResult(photo_id=photo.pk, suggestions=suggestions, embedding=vector))
         apply_results(worker=worker, results=results, version=0, backbone=DEFAULT_BACKBONE)
     # Released only now: claim_batch would hand them straight back.

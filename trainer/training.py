@@ -92,11 +92,18 @@ def epoch_record(
             "micro_f1": round(micro, 4), "macro_f1": round(macro, 4)}  # fmt: skip
 
 
-def rebalancing_weights(labels: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def rebalancing_weights(
+    labels: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """Square-root rebalancing per head (heads x tags): a rare tag's positives count more,
-    without drowning the rest. ``rows`` (heads x photos) says which photos each head trains on."""
+    without drowning the rest. ``rows`` (heads x photos) says which photos each head trains on;
+    negatives count by their ``weights``, so thousands of weak background negatives weigh what
+    they are worth, not as many full labels."""
     positives = rows @ labels
-    negatives = rows.sum(dim=1, keepdim=True) - positives
+    if weights is None:
+        negatives = rows.sum(dim=1, keepdim=True) - positives
+    else:
+        negatives = rows @ ((1 - labels) * weights)
     return torch.sqrt(negatives.clamp(min=1) / positives.clamp(min=1))
 
 
@@ -132,7 +139,7 @@ def train_head(
     # rows[h, n]: head h trains on photo n.
     rows = torch.ones(heads, len(x))
     rows[: len(folds)] = (fold_index[None, :] != torch.arange(len(folds))[:, None]).float()
-    pos_weight = rebalancing_weights(y, rows)
+    pos_weight = rebalancing_weights(y, rows, w)
     dim, n_tags = data.embeddings.shape[1], len(data.tags)
     weight = torch.zeros(heads, dim, n_tags, requires_grad=True)
     bias = torch.zeros(heads, n_tags, requires_grad=True)

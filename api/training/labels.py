@@ -17,7 +17,8 @@ The rule (documented in the README):
   whose vouched-for tags are all outside the vocabulary is a negative for all of them. A rejected
   suggestion is an explicit negative for its tag. Up to ``TRAIN_BACKGROUND_PHOTOS`` public photos
   nobody labelled join as weak negatives (``TRAIN_BACKGROUND_WEIGHT``) for every tag: the kinds
-  of photo the community has not taught, as the library holds them. They train but are never
+  of photo the community has not taught, as the library holds them, and only those unlike every
+  taught tag (``trainer.open_world``, ``TRAIN_BACKGROUND_QUANTILE``). They train but are never
   scored, since nobody knows their truth.
 - Every labelled photo is validated once: photos are split into ``TRAIN_FOLDS`` folds by hash of
   their group, where a group joins identical files and near-duplicates (embedding cosine above
@@ -42,6 +43,7 @@ from api.photos.models import Photo, Visibility
 from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, TagSource, TagState, TagVote, Vote
 from trainer.folds import fold_of
+from trainer.open_world import unlike_every_tag
 
 
 @dataclass
@@ -179,19 +181,52 @@ def _vectors(photo_ids: Collection[int], backbone: str) -> dict[int, np.ndarray]
     }
 
 
-def background_photos(exclude: Collection[int], backbone: str) -> dict[int, np.ndarray]:
-    """Up to ``TRAIN_BACKGROUND_PHOTOS`` public photos with an embedding and no vouched-for label,
-    in content-hash order (a stable sample that does not follow upload order)."""
+# Candidates read for each background photo wanted: most look like a taught tag and are left out.
+BACKGROUND_CANDIDATES = 3
+
+
+def background_photos(
+    exclude: Collection[int], backbone: str, positives: list[tuple[np.ndarray, np.ndarray]]
+) -> dict[int, np.ndarray]:
+    """Up to ``TRAIN_BACKGROUND_PHOTOS`` public photos with an embedding and no vouched-for label
+    that look like none of the taught tags (``trainer.open_world``), in content-hash order (a
+    stable sample that does not follow upload order)."""
     wanted = settings.TRAIN_BACKGROUND_PHOTOS
     if wanted == 0:
         return {}
-    rows = (
+    rows = list(
         PhotoEmbedding.objects.filter(backbone=backbone, photo__visibility=Visibility.PUBLIC)
         .exclude(photo_id__in=exclude)
         .order_by("photo__content_hash")
-        .values_list("photo_id", "vector")[:wanted]
+        .values_list("photo_id", "vector")[: wanted * BACKGROUND_CANDIDATES]
     )
-    return {pk: np.frombuffer(bytes(v), dtype=np.float16).astype(np.float32) for pk, v in rows}
+    if not rows:
+        return {}
+    vectors = np.stack([np.frombuffer(bytes(v), dtype=np.float16).astype(np.float32) for _, v in rows])
+    keep = unlike_every_tag(vectors, positives, settings.TRAIN_BACKGROUND_QUANTILE)
+    chosen = [(pk, vector) for (pk, _), vector, kept in zip(rows, vectors, keep, strict=True) if kept]
+    return dict(chosen[:wanted])
+
+
+def _positives_by_tag(
+    photo_ids: list[int],
+    per_photo: dict[int, list[Label]],
+    embedded: dict[int, np.ndarray],
+    hashes: dict[int, str],
+    tags: list[str],
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each vocabulary tag's positive photos as (embeddings, folds), for choosing background
+    photos unlike all of them."""
+    if not photo_ids:
+        return []
+    vectors = np.stack([embedded[p] for p in photo_ids])
+    folds = dict(zip(photo_ids, group_folds([hashes[p] for p in photo_ids], vectors), strict=True))
+    out = []
+    for tag in tags:
+        mine = [p for p in photo_ids if any(lb.tag == tag and lb.positive for lb in per_photo[p])]
+        if mine:
+            out.append((np.stack([embedded[p] for p in mine]), np.array([folds[p] for p in mine])))
+    return out
 
 
 def build_training_data(collected: Collected, backbone: str) -> TrainingData:
@@ -204,11 +239,19 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
             per_photo[label.photo_id].append(label)
     embedded = _vectors(per_photo, backbone)
     labelled_ids = sorted(pid for pid in per_photo if pid in embedded)
-    background = background_photos(per_photo, backbone) if labelled_ids else {}
+    hashes = dict(Photo.objects.filter(pk__in=labelled_ids).values_list("pk", "content_hash"))
+    labelled_ids = [pid for pid in labelled_ids if pid in hashes]  # deleted meanwhile
+    background = (
+        background_photos(
+            per_photo, backbone, _positives_by_tag(labelled_ids, per_photo, embedded, hashes, tags)
+        )
+        if labelled_ids
+        else {}
+    )
     photo_ids = labelled_ids + sorted(background)
     embedded.update(background)
-    hashes = dict(Photo.objects.filter(pk__in=photo_ids).values_list("pk", "content_hash"))
-    photo_ids = [pid for pid in photo_ids if pid in hashes]  # deleted meanwhile
+    hashes |= dict(Photo.objects.filter(pk__in=background).values_list("pk", "content_hash"))
+    photo_ids = [pid for pid in photo_ids if pid in hashes]
     content_hashes = [hashes[pid] for pid in photo_ids]
     dim = len(next(iter(embedded.values()))) if embedded else 0
     embeddings = np.zeros((len(photo_ids), dim), dtype=np.float32)
