@@ -158,6 +158,13 @@ TAG_CONFIRMATIONS_REQUIRED = env_int("TAG_CONFIRMATIONS_REQUIRED", 2, minimum=1)
 TAGGER_BATCH_SIZE = env_int("TAGGER_BATCH_SIZE", 16, minimum=1)
 TAGGER_MAX_SUGGESTIONS = env_int("TAGGER_MAX_SUGGESTIONS", 5, minimum=1)
 TAGGER_DEVICE = env_choice("TAGGER_DEVICE", "auto", ["auto", "cpu", "cuda"])
+# The backbone a new site's day-zero model stands on (trainer/backbones.py; figures in the README).
+# A site keeps the backbone its first model chose: switching a running site is not built yet.
+TAGGER_BACKBONE = env_choice(
+    "TAGGER_BACKBONE",
+    "efficientnet_lite0",
+    ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"],
+)
 # Photos per forward pass on a CPU (a GPU takes the whole batch); see trainer/allocator.py.
 TAGGER_CPU_CHUNK = env_int("TAGGER_CPU_CHUNK", CPU_CHUNK, minimum=1)
 # Pool processes of a tagging worker started without --concurrency, each one tagging loop; 0

@@ -34,15 +34,16 @@ def publish_day_zero(models_dir: Path, backbone_id: str = DEFAULT_BACKBONE) -> i
     return DAY_ZERO_VERSION
 
 
-def ensure_active_model(models_dir: Path) -> int:
-    """On first start: publish and activate version 0. Afterwards: the active version, untouched.
-    Safe when several processes start at once (the rename lets one publisher win)."""
+def ensure_active_model(models_dir: Path, backbone_id: str = DEFAULT_BACKBONE) -> int:
+    """On first start: publish version 0 on ``backbone_id`` and activate it. Afterwards: the
+    active version, untouched (whatever backbone it stands on). Safe when several processes start
+    at once (the rename lets one publisher win)."""
     current = bundle.current_version(models_dir)
     if current is not None:
         return current
     if DAY_ZERO_VERSION not in bundle.list_versions(models_dir):
         try:
-            publish_day_zero(models_dir)
+            publish_day_zero(models_dir, backbone_id)
         except bundle.BundleError:
             if DAY_ZERO_VERSION not in bundle.list_versions(models_dir):
                 raise

@@ -29,7 +29,7 @@ class ModelRuntime:
         with self._lock:
             folder = models_dir()
             try:
-                wanted = ensure_active_model(folder)
+                wanted = ensure_active_model(folder, settings.TAGGER_BACKBONE)
             except bundle.BundleError as error:
                 return self._keep(f"CURRENT cannot be read: {error}", error)
             if self.tagger is not None and self.tagger.version == wanted:

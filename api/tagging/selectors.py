@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -37,6 +38,11 @@ def active_model() -> dict[str, Any]:
         "created_at": manifest.created_at,
         "metrics": manifest.metrics,
         "error": "",
+        "configured_backbone": settings.TAGGER_BACKBONE,
+        "backbone_note": ""
+        if manifest.backbone.id == settings.TAGGER_BACKBONE
+        else f"TAGGER_BACKBONE names {settings.TAGGER_BACKBONE}, but this site's models stand on "
+        f"{manifest.backbone.id}: a running site keeps the backbone its first model chose.",
     }
 
 

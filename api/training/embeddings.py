@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.conf import settings
+
 from api import volume
 from api.photos.models import Photo
 from api.tagging.models import PhotoEmbedding
@@ -25,7 +27,7 @@ def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16)
     from trainer.inference import Prediction, Tagger
 
     folder = volume.models_dir()
-    current = ensure_active_model(folder)
+    current = ensure_active_model(folder, settings.TAGGER_BACKBONE)
     same_space = bundle.read_manifest(folder, current).embedding_space == backbone
     tagger = Tagger.load(folder, current if same_space else DAY_ZERO_VERSION)
     stored = 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +25,7 @@ from api.training.preview import preview
 from api.training.progress import RunProgress
 from api.volume import models_dir
 from trainer import bundle
-from trainer.backbones import DEFAULT_BACKBONE, get_backbone
+from trainer.backbones import get_backbone
 from trainer.day_zero import DAY_ZERO_VERSION
 from trainer.finetune import FineTuned, finetune
 from trainer.gate import Verdict, judge
@@ -50,7 +51,7 @@ def execute_run(run: TrainingRun, *, progress: Callable[[TrainingRun], None] | N
 
 
 def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
-    backbone = DEFAULT_BACKBONE
+    backbone = active_model.serving_backbone() or settings.TAGGER_BACKBONE
     data = _training_data(report, backbone)
     reason = _nothing_to_learn(run, data)
     if reason:
@@ -264,6 +265,13 @@ def _unseen_by_active(data: TrainingData, rows: np.ndarray) -> np.ndarray:
     )
 
 
+def _day_zero_reads(folder: Path, backbone: str) -> bool:
+    """Whether version 0, the day-zero head, reads this backbone's embeddings (its fallback)."""
+    if DAY_ZERO_VERSION not in bundle.list_versions(folder):
+        return False
+    return bundle.read_manifest(folder, DAY_ZERO_VERSION).embedding_space == backbone
+
+
 def _publish(
     run: TrainingRun,
     data: TrainingData,
@@ -296,7 +304,7 @@ def _publish(
         gate={"accepted": verdict.accepted, "reason": verdict.reason, **verdict.numbers},
         # A fine-tuned backbone's embeddings are its own: day zero's head cannot read them.
         fallback_version=DAY_ZERO_VERSION
-        if body_state is None and DAY_ZERO_VERSION in bundle.list_versions(folder)
+        if body_state is None and _day_zero_reads(folder, spec.id)
         else None,
     )
     bundle.publish(folder, manifest, head={"weight": head.weight, "bias": head.bias}, backbone=body_state)
