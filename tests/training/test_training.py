@@ -197,6 +197,18 @@ class TestRuns:
         gate = bundle.verify(models, rejected.version).gate
         assert gate is not None and gate["accepted"] is False
 
+    def test_a_first_model_judged_on_too_few_photos_is_not_activated(
+        self, alice: User, trainable: None, models: Path, settings: Any
+    ) -> None:
+        settings.MIN_PHOTOS_PER_TAG = 2
+        separable_photos(alice, per_kind=2)  # the 5-photo case that once activated "mAP 1.000"
+
+        run = run_now()
+
+        assert run.status == "rejected" and bundle.current_version(models) == 0
+        assert "no tag has 5 validation photos" in run.error
+        assert run.metrics["gate"]["too_little_support"] == {kind: 2 for kind in KINDS}
+
     def test_an_unchanged_dataset_skips_the_run(self, alice: User, trainable: None) -> None:
         separable_photos(alice, per_kind=12)
         assert run_now().status == "succeeded"
