@@ -126,6 +126,19 @@ def celery_worker(
         stop_group(process)
 
 
+@contextmanager
+def tagging_and_training_workers(env: dict[str, str], logs: Path) -> Iterator[None]:
+    """A tagging worker and a trainer, as the whole loop needs them, on an empty queue."""
+    from api.celery import app
+
+    app.control.purge()
+    with (
+        celery_worker("tagging", env=env, log=logs / "tagging.log"),
+        celery_worker("training", env=env, log=logs / "trainer.log"),
+    ):
+        yield
+
+
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to a process started in its own session and to its children; SIGKILL to those
     still there after 20 s."""

@@ -16,7 +16,6 @@ from django.contrib.auth.models import User
 from PIL import Image
 
 from api import volume
-from api.celery import app
 from api.photos.models import Photo
 from api.tagging import suppression
 from api.tagging.plan import top_suggestion
@@ -25,11 +24,11 @@ from api.tags.models import PhotoTag, TagSource, TagState
 from tests.helpers.clients import client_for, upload
 from tests.helpers.paths import REPO
 from tests.helpers.workers import (
-    celery_worker,
     env_for_test_database,
     module_fs,
     shared_fs,
     tagged,
+    tagging_and_training_workers,
     wait_until,
 )
 from tests.training.test_training_loop import KINDS, finished, photo_of_kind
@@ -78,13 +77,8 @@ def model_tags(photo_id: int) -> dict[str, int | None]:
 def workers(
     module_fs: Path, tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
 ) -> Iterator[None]:
-    app.control.purge()
     env = env_for_test_database(module_fs, **TRAINING_ENV)
-    logs = tmp_path_factory.mktemp("logs")
-    with (
-        celery_worker("tagging", env=env, log=logs / "tagging.log"),
-        celery_worker("training", env=env, log=logs / "trainer.log"),
-    ):
+    with tagging_and_training_workers(env, tmp_path_factory.mktemp("logs")):
         yield
 
 

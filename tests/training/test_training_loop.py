@@ -14,17 +14,16 @@ import pytest
 from django.contrib.auth.models import User
 from PIL import Image
 
-from api.celery import app
 from api.photos.models import Photo
 from api.tagging.services import retag_due
 from api.tags.models import PhotoTag, TagSource
 from tests.helpers.clients import client_for, upload
 from tests.helpers.workers import (
-    celery_worker,
     env_for_test_database,
     module_fs,
     shared_fs,
     tagged,
+    tagging_and_training_workers,
     wait_until,
 )
 from trainer import bundle
@@ -51,13 +50,8 @@ def photo_of_kind(kind: str, seed: int) -> bytes:
 def workers(
     module_fs: Path, tmp_path_factory: pytest.TempPathFactory, django_db_setup: None
 ) -> Iterator[None]:
-    app.control.purge()
     env = env_for_test_database(module_fs, **TRAINING_ENV)
-    logs = tmp_path_factory.mktemp("logs")
-    with (
-        celery_worker("tagging", env=env, log=logs / "tagging.log"),
-        celery_worker("training", env=env, log=logs / "trainer.log"),
-    ):
+    with tagging_and_training_workers(env, tmp_path_factory.mktemp("logs")):
         yield
 
 
