@@ -201,6 +201,8 @@ def score(served: Served, day_zero: Served, classes: np.ndarray, tags: list[str]
     community_top = np.array([bool(s) and s[0][1] == COMMUNITY for s in served])
     offered = np.array([bool(s) for s in day_zero])
     untaught = ~taught
+    everywhere = [tag for tag in tags
+                  if all((tag, COMMUNITY) in served[i] for i in np.flatnonzero(untaught))]  # fmt: skip
 
     def share(mask: np.ndarray, within: np.ndarray) -> float | None:
         return round(float(mask[within].mean()), 4) if within.any() else None
@@ -227,6 +229,8 @@ def score(served: Served, day_zero: Served, classes: np.ndarray, tags: list[str]
         },
         # Which taught tag the untaught photos that got one were given, per kind.
         "untaught_given": _given(served, classes, untaught),
+        # A tag every test photo of every untaught kind was given: a head that says it of anything.
+        "tag_on_every_untaught_photo": everywhere,
     }
 
 

@@ -130,6 +130,8 @@ def summarise(draws: list[dict[str, Any]]) -> dict[str, Any]:
             m: spread([d[m] for d in mine if d[m] is not None]) for m in SUMMARISED if mine[0][m] is not None
         }
         figures["train_s"] = spread([d["train_s"] for d in mine])
+        figures["draws_with_a_tag_on_every_untaught_photo"] = sum(bool(d["tag_on_every_untaught_photo"])
+                                                                  for d in mine)  # fmt: skip
         figures["meets_targets"] = {m: meets(figures[m], m) for m in TARGETS}
         if vocabulary == "users":  # the same test photos every draw: per kind is meaningful
             for per_kind in ("taught_top_right_per_kind", "untaught_any_community_per_kind"):
@@ -163,7 +165,7 @@ def machine() -> dict[str, Any]:
             "scikit-learn": sklearn.__version__,
         },
         "git_commit": run("git", "rev-parse", "HEAD").strip(),
-        "git_dirty": bool(run("git", "status", "--porcelain", "--untracked-files=no").strip()),
+        "git_changed": run("git", "status", "--porcelain", "--untracked-files=no").split("\n")[:-1],
         "note": "a shared machine: other work may use the CPU meanwhile (see loadavg); only timings "
         "depend on it, the figures do not",
     }
