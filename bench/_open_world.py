@@ -33,12 +33,13 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 
-from api.training.labels import group_folds  # noqa: E402 - needs django.setup() first
+from api.training.labels import BACKGROUND_CANDIDATES, group_folds  # noqa: E402 - needs django.setup() first
 from trainer import bundle  # noqa: E402
 from trainer.backbones import get_backbone  # noqa: E402
 from trainer.day_zero import DAY_ZERO_VERSION, publish_day_zero  # noqa: E402
 from trainer.inference import Tagger, passing  # noqa: E402
 from trainer.manifest import BackboneRef, HeadSpec, Manifest  # noqa: E402
+from trainer.open_world import unlike_every_tag  # noqa: E402
 from trainer.training import LabelledSet, TrainedHead, train_head  # noqa: E402
 
 # Where a photo's suggestions came from: the community head (or the baseline standing in for it),
@@ -76,9 +77,10 @@ def label_matrix(
 
     - a labelled photo is a negative, weight ``TRAIN_IMPLICIT_NEGATIVE_WEIGHT``, for every other
       vocabulary tag;
-    - up to ``background`` unlabelled photos, the first by content hash, are weak negatives for
-      every tag (``TRAIN_BACKGROUND_WEIGHT``), never judged; they include photos of the taught
-      kinds nobody labelled, as a real library does;
+    - up to ``background`` unlabelled photos unlike every taught tag (``trainer.open_world``),
+      the first by content hash, are weak negatives for every tag (``TRAIN_BACKGROUND_WEIGHT``),
+      never judged; the library includes photos of the taught kinds nobody labelled, as a real
+      one does;
     - folds by ``group_folds`` over all of them (identical files and near-duplicates share one).
 
     ``leave_out`` drops photos of those kinds from the background before it is taken: an oracle
@@ -91,7 +93,20 @@ def label_matrix(
         raise ValueError(f"a tag below MIN_PHOTOS_PER_TAG would leave the vocabulary: {counts}")
     rest = np.setdiff1d(np.arange(len(library.keys)), labelled)
     rest = rest[~np.isin(library.classes[rest], list(leave_out))]
-    chosen = rest[np.argsort(library.keys[rest], kind="stable")][:background] if background else rest[:0]
+    # As labels.background_photos: candidates by content hash, only those unlike every taught tag.
+    candidates = rest[np.argsort(library.keys[rest], kind="stable")][: background * BACKGROUND_CANDIDATES]
+    if background and len(candidates):
+        lab_folds = group_folds([str(k) for k in library.keys[labelled]], library.x[labelled])
+        positives = [
+            (
+                library.x[labelled][library.classes[labelled] == tag],
+                lab_folds[library.classes[labelled] == tag],
+            )
+            for tag in tags
+        ]
+        keep = unlike_every_tag(library.x[candidates], positives, settings.TRAIN_BACKGROUND_QUANTILE)
+        candidates = candidates[keep]
+    chosen = candidates[:background] if background else rest[:0]
     rows = np.concatenate([labelled, np.sort(chosen)])
     labels = np.zeros((len(rows), len(tags)), dtype=np.float32)
     weights = np.full((len(rows), len(tags)), settings.TRAIN_BACKGROUND_WEIGHT, dtype=np.float32)
