@@ -13,8 +13,11 @@ from trainer.manifest import BackboneRef, HeadSpec, Manifest
 CAT_CLASSES = {"tabby", "tiger_cat", "persian_cat", "siamese_cat", "egyptian_cat"}
 
 
-def publish_head(models_dir: Path, version: int, tags: list[str], bias: list[float]) -> None:
-    """A trained-style bundle: a sigmoid head whose biases decide the scores."""
+def publish_head(
+    models_dir: Path, version: int, tags: list[str], bias: list[float], *, fallback_version: int | None = None
+) -> None:
+    """A trained-style bundle: a sigmoid head whose biases decide the scores, with the day-zero
+    version it falls back on, if any."""
     weight = torch.zeros(len(tags), 1280)
     manifest = Manifest(
         version=version,
@@ -24,5 +27,6 @@ def publish_head(models_dir: Path, version: int, tags: list[str], bias: list[flo
         tags=tags,
         thresholds=[0.5] * len(tags),
         parent_version=0,
+        fallback_version=fallback_version,
     )
     bundle.publish(models_dir, manifest, head={"weight": weight, "bias": torch.tensor(bias)})

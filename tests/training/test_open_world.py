@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)
 TRAINING_ENV = {"MIN_PHOTOS_PER_TAG": "4", "TRAIN_MAX_EPOCHS": "80", "TRAIN_NEAR_DUPLICATE_COSINE": "0.999",
                 "DAY_ZERO_SUPPRESS_REJECTIONS": "3"}  # fmt: skip
 CAT = (REPO / "tests" / "fixtures" / "cat.jpg").read_bytes()
+COFFEE = (REPO / "tests" / "fixtures" / "coffee.jpg").read_bytes()
 
 
 def grey_photo(seed: int) -> bytes:
@@ -89,9 +90,11 @@ def test_after_a_retrain_untaught_kinds_get_no_community_tag_and_day_zero_fills_
     owner = client_for(alice)
     taught = [upload(owner, photo_of_kind(kind, seed), f"{kind}{seed}.jpg", tags=kind).json()["id"]
               for seed in range(8) for kind in KINDS]  # fmt: skip
+    untagged = {upload(owner, photo_of_kind(kind, 300 + seed), f"{kind}-{seed}.jpg").json()["id"]: kind
+                for seed in range(2) for kind in KINDS}  # fmt: skip
     greys = [upload(owner, grey_photo(seed), f"grey{seed}.jpg").json()["id"] for seed in range(12)]
     cat = upload(owner, cat_photo(0), "cat.jpg").json()["id"]
-    everything = [*taught, *greys, cat]
+    everything = [*taught, *untagged, *greys, cat]
     wait_until(lambda: Photo.objects.filter(pk__in=everything, status="tagged").count() == len(everything),
                120, "day zero to tag every upload")  # fmt: skip
     day_zero_on_the_cat = model_tags(cat)
@@ -116,18 +119,23 @@ def test_after_a_retrain_untaught_kinds_get_no_community_tag_and_day_zero_fills_
             changed["gain" if before[pk] is None else "lose" if after[pk] is None else "change"] += 1
     preview = run["metrics"]["preview"]
     assert {kind: preview[kind] for kind in changed} == changed and preview["photos"] == len(everything)
+    assert {pk: after[pk] for pk in untagged} == untagged  # so the counts are not all zero
     assert (
         Photo.objects.filter(pk__in=greys, status="tagged", model_version=run["model_version"]).count() == 12
     )
-    # A fresh photo of the untaught kind gets none of the community's tags.
+    # The untaught kind gets none of the community's tags: in the library, nor on a fresh photo.
+    assert not {name for pk in greys for name in model_tags(pk)} & set(KINDS)
     fresh = upload(owner, grey_photo(99), "grey-new.jpg").json()["id"]
-    wait_until(tagged(fresh, run["model_version"]), what="a new grey photo tagged by the new version")
-    assert not set(model_tags(fresh)) & set(KINDS)
-    # Day zero's suggestions survive on the photo the community head is not sure about.
-    assert model_tags(cat) == day_zero_on_the_cat
-    # And a taught kind still gets its own tag first.
     red = upload(owner, photo_of_kind("reds", 500), "red-new.jpg").json()["id"]
-    wait_until(tagged(red, run["model_version"]), what="a new red photo tagged by the new version")
+    coffee = upload(owner, COFFEE, "coffee.jpg").json()["id"]
+    for pk in (fresh, red, coffee):
+        wait_until(tagged(pk, run["model_version"]), what=f"new photo {pk} tagged by the new version")
+    assert not set(model_tags(fresh)) & set(KINDS)
+    # Day zero's suggestions survive on the photo the community head is not sure about, and a new
+    # one, which went through the backbone, gets them from the same pass.
+    assert model_tags(cat) == day_zero_on_the_cat
+    assert model_tags(coffee).get("espresso") == 0 and set(model_tags(coffee).values()) == {0}
+    # And a taught kind still gets its own tag first.
     first = PhotoTag.objects.filter(photo_id=red, source="model").order_by("-score").first()
     assert first is not None and first.tag.name == "reds" and first.model_version == run["model_version"]
 
