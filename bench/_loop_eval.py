@@ -110,9 +110,10 @@ GATE_KEYS = ("photos", "judged_tags", "too_little_support", "candidate_map", "co
 PREVIEW_KEYS = ("photos", "same", "gain", "lose", "change", "without_embedding", "examples")
 
 
-def run_record(run: Any) -> dict[str, Any]:
+def run_record(run: Any, known: dict[int, dict[str, str | None]]) -> dict[str, Any]:
     """A finished training run as the bench reports it: outcome, the gate's verdict with its reason
-    and intervals, the preview's counts and examples, and the out-of-fold figures."""
+    and intervals, the preview's counts and examples (with each photo's class and owner tag from
+    ``known``), and the out-of-fold figures."""
     from api.training.models import ModelVersion
 
     metrics = run.metrics or {}
@@ -121,7 +122,10 @@ def run_record(run: Any) -> dict[str, Any]:
     if run.model_version is not None:
         row = ModelVersion.objects.filter(version=run.model_version).first()
         reason = row.reason if row is not None else reason
-    preview = metrics.get("preview") or {}
+    preview = {key: value for key, value in (metrics.get("preview") or {}).items() if key in PREVIEW_KEYS}
+    for examples in preview.get("examples", {}).values():  # each with the photo's class and owner tag
+        for example in examples:
+            example |= known.get(example["photo"], {})
     seconds = (
         round((run.finished_at - run.started_at).total_seconds(), 1)
         if run.finished_at and run.started_at
@@ -138,6 +142,11 @@ def run_record(run: Any) -> dict[str, Any]:
         "folds": metrics.get("folds"),
         "labelled_photos": metrics.get("labelled_photos"),
         "background_photos": metrics.get("background_photos"),
+        # Out-of-fold AP and positives per tag (None: too little support to be scored).
+        "per_tag": {
+            tag: {"ap": figures.get("ap"), "support": figures.get("support")}
+            for tag, figures in (metrics.get("per_tag") or {}).items()
+        },
         "gate": {
             "accepted": run.status == "succeeded",
             "reason": reason,
@@ -145,7 +154,7 @@ def run_record(run: Any) -> dict[str, Any]:
         }
         if run.model_version is not None
         else None,
-        "preview": {key: preview[key] for key in PREVIEW_KEYS if key in preview} or None,
+        "preview": preview or None,
         "error": run.error,
     }
 
@@ -160,7 +169,7 @@ def summarise(rounds: list[dict[str, Any]], held: HeldOut) -> dict[str, Any]:
         run, active = record["run"], record["active"]
         before = rounds[number - 1]["active"] if number else None
         if run is not None and run["status"] == "rejected" and run["version"] is not None:
-            scored = held.score(run["version"])  # the bundle is kept whatever the verdict
+            scored = run["held_out"]  # scored in the loop: the bundles go with the stack
             versus = held.compare(active["version"], run["version"]) if active["tags"] else None
             rejected.append({"round": record["round"], "version": run["version"], "gate": run["gate"],
                              "preview": run["preview"], "held_out": scored,

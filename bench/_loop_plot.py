@@ -38,6 +38,11 @@ def plot(result: dict[str, Any], path: Path) -> None:
             marker = "D" if accepted else "x"
             _errorbars(left, [x + 8 for x, _ in points], [m for _, m in points], colour,
                        f"gate: out-of-fold mAP, 95% interval ({name})", marker)  # fmt: skip
+    turned_down = [(x, r["run"]["held_out"]["map"]) for x, r in zip(labels, rounds, strict=True)
+                   if r["run"] and "held_out" in r["run"]]  # fmt: skip
+    if turned_down:
+        left.scatter([x for x, _ in turned_down], [m for _, m in turned_down], marker="s", facecolors="none",
+                     edgecolors="tab:red", label="held-out mAP of the rejected candidate")  # fmt: skip
     left.set_xlabel("labels people gave (owner tags + confirmations + rejections)")
     left.set_ylabel("mAP / top-1")
     left.set_ylim(0, 1.05)

@@ -118,6 +118,8 @@ def main() -> int:
         owners, checkers = ["ana", "ben", "chloe"], ["dev"]
 
         uploaded = 0
+        # Each photo's class and the tag its owner gave (None: not tagged), to read the previews.
+        known: dict[int, dict[str, str | None]] = {}
         for round_no in range(1, args.rounds + 1):
             started = time.monotonic()
             batch = train[uploaded : uploaded + args.uploads_per_round]
@@ -133,6 +135,7 @@ def main() -> int:
                 )
                 answer.raise_for_status()
                 photos.append((answer.json()["id"], owner, path.parent.name))
+                known[photos[-1][0]] = {"truth": path.parent.name, "owner_tag": None}
             ids = [p for p, _, _ in photos]
             deadline = time.monotonic() + 600
             while Photo.objects.filter(pk__in=ids, status="pending").exists():
@@ -149,6 +152,7 @@ def main() -> int:
                     else rng.choice([c for c in classes if c != truth])
                 )
                 wrong += tag != truth
+                known[photo_id]["owner_tag"] = tag
                 given += 1
                 requests.post(
                     f"{base}/api/photos/{photo_id}/tags/", headers=tokens[owner], json={"name": tag}
@@ -183,15 +187,20 @@ def main() -> int:
                 "wrong_owner_tags": wrong,
                 "suggestions_confirmed": confirmed,
                 "suggestions_rejected": rejected,
-                "run": None if run is None else run_record(run),
+                "run": None if run is None else run_record(run, known),
                 "active": score,
                 "seconds": round(time.monotonic() - started, 1),
             }
+            if run is not None and run.status == "rejected" and run.model_version is not None:
+                # Now: the bundles go with the stack.
+                record["run"]["held_out"] = held.score(run.model_version)
             result["rounds"].append(record)
             print(json.dumps(record), flush=True)
     finally:
         stack.close()
 
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))  # the rounds, should the summary fail
     result |= summarise(result["rounds"], held)
     result["loadavg_end"] = os.getloadavg()
     result["wall_seconds"] = round(time.monotonic() - began, 1)
