@@ -50,7 +50,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
     left.grid(alpha=0.3)
     left.legend(loc="lower right", fontsize=7)
 
-    entries = [(f"v{a['version']}", a["gate"], a["held_out_vs_previous"]) for a in result["activations"]] + [
+    entries = [
+        (
+            f"v{a['version']}" + ("" if a["held_out_vs_previous"] else "\nfirst"),
+            a["gate"],
+            a["held_out_vs_previous"],
+        )
+        for a in result["activations"]
+    ] + [
         (f"v{c['version']}\nrejected", c["gate"], c["held_out_vs_active"])
         for c in result["rejected_candidates"]
     ]

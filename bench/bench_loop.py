@@ -10,6 +10,8 @@ when it is one of the classes), then the schedule check runs, as beat would ever
 ``TRAIN_CHECK_MINUTES``: it starts a run once ``TRAIN_MIN_NEW_LABELS`` new labels arrived. After
 each round the active model is scored on the held-out test split (never uploaded). The loop must
 climb, and every activated version must be at least as good as the one before on those photos.
+Each run's gate verdict, reason and intervals and its preview of the library are recorded beside
+what the held-out photos say (bench/README.md, 'The loop through the API').
 """
 
 from __future__ import annotations
