@@ -57,11 +57,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
             a["held_out_vs_previous"],
         )
         for a in result["activations"]
-    ] + [
-        (f"v{c['version']}\nrejected", c["gate"], c["held_out_vs_active"])
-        for c in result["rejected_candidates"]
-    ]
-    entries = sorted(entries, key=lambda e: int(e[0][1:].split("\n")[0]))
+    ] + [(f"v{c['version']}*", c["gate"], c["held_out_vs_active"]) for c in result["rejected_candidates"]]
+    entries = sorted(entries, key=lambda e: int(e[0][1:].split("\n")[0].rstrip("*")))
     positions = np.arange(len(entries))
     gate_points = [(i, e[1]["difference"]) for i, e in enumerate(entries) if e[1] and "difference" in e[1]]
     held_points = [
@@ -74,7 +71,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
         _errorbars(right, [i + 0.12 for i, _ in held_points], [d for _, d in held_points], "tab:blue",
                    "held-out: new - previous, shared tags' test photos", "o")  # fmt: skip
     right.axhline(0, color="black", linewidth=0.8)
-    right.set_xticks(positions, [e[0] for e in entries], fontsize=8)
+    right.set_xticks(positions, [e[0] for e in entries], fontsize=8, rotation=90 if len(entries) > 10 else 0)
+    for tick, entry in zip(right.get_xticklabels(), entries, strict=True):
+        tick.set_color("tab:red" if entry[0].endswith("*") else "black")
+    right.set_xlabel("version (red *: rejected, against the model that stayed active)")
     right.set_ylabel("mAP difference on shared tags (95% interval)")
     right.set_title("Each activation (or rejection) against the model it would replace", fontsize=10)
     right.grid(alpha=0.3)
