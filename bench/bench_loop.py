@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -83,6 +84,9 @@ def main() -> int:
         TAGGER_BATCH_SIZE="16",
         TAG_CONFIRMATIONS_REQUIRED="2",
     )
+    # Queues and cache from an earlier run (the suppressed day-zero tags, the schedule) start empty.
+    cache = redis.Redis.from_url(stack.env["REDIS_URL"])
+    cache.flushdb()
     result: dict[str, Any] = {
         "args": {k: str(v) for k, v in vars(args).items()},
         "machine": machine_facts(),
@@ -200,6 +204,7 @@ def main() -> int:
             print(json.dumps(record), flush=True)
     finally:
         stack.close()
+        cache.flushdb()
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))  # the rounds, should the summary fail
