@@ -10,13 +10,15 @@ when it is one of the classes), then the schedule check runs, as beat would ever
 ``TRAIN_CHECK_MINUTES``: it starts a run once ``TRAIN_MIN_NEW_LABELS`` new labels arrived. After
 each round the active model is scored on the held-out test split (never uploaded). The loop must
 climb, and every activated version must be at least as good as the one before on those photos.
+Each run's gate verdict, reason and intervals and its preview of the library are recorded beside
+what the held-out photos say (bench/README.md, 'The loop through the API').
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
+import os
 import random
 import sys
 import time
@@ -24,68 +26,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import itertools
+from _loop_eval import HeldOut, run_record, summarise
+from _loop_plot import plot
+from _stack import REPO, Stack, machine_facts
 
-from _stack import REPO, Stack
-
-
-def held_out_scores(models_dir: Path, test_x: np.ndarray, test_classes: np.ndarray) -> dict[str, Any]:
-    """The active model on the test split, from the test photos' embeddings."""
-    from trainer import bundle
-    from trainer.metrics import mean_average_precision
-    from trainer.training import sigmoid_scores
-
-    version = bundle.current_version(models_dir)
-    manifest = bundle.verify(models_dir, version)  # type: ignore[arg-type]
-    if manifest.head.kind != "sigmoid":
-        return {"version": version, "top1": 0.0, "map": 0.0, "tags": 0}
-    weight, bias = bundle.load_head(models_dir, manifest)
-    scores = sigmoid_scores(weight, bias, test_x)
-    tags = np.array(manifest.tags)
-    labels = (test_classes[:, None] == tags[None, :]).astype(np.float32)
-    _SCORES[version] = (list(manifest.tags), scores)  # type: ignore[index]
-    return {
-        "version": version,
-        "top1": round(float((tags[scores.argmax(axis=1)] == test_classes).mean()), 4),
-        "map": round(mean_average_precision(scores, labels), 4),
-        "tags": len(tags),
-    }
-
-
-_SCORES: dict[int, tuple[list[str], np.ndarray]] = {}
-
-
-def on_shared_tags(before: int, after: int, test_classes: np.ndarray) -> dict[str, Any]:
-    """Two versions on the held-out photos the way the gate compares them: only the tags both
-    know, and only the photos of those tags (a model that learnt a new tag is not better for it)."""
-    from trainer.metrics import mean_average_precision
-
-    (tags_a, scores_a), (tags_b, scores_b) = _SCORES[before], _SCORES[after]
-    shared = [t for t in tags_a if t in tags_b]
-    rows = np.isin(test_classes, shared)
-    labels = (test_classes[rows][:, None] == np.array(shared)[None, :]).astype(np.float32)
-    out: dict[str, Any] = {"from": before, "to": after, "shared_tags": len(shared), "photos": int(rows.sum())}
-    right = {}
-    for name, tags, scores in (("before", tags_a, scores_a), ("after", tags_b, scores_b)):
-        mine = scores[rows][:, [tags.index(t) for t in shared]]
-        right[name] = np.array(shared)[mine.argmax(axis=1)] == test_classes[rows]
-        out[f"top1_{name}"] = round(float(right[name].mean()), 4)
-        out[f"map_{name}"] = round(mean_average_precision(mine, labels), 4)
-    lost = int((right["before"] & ~right["after"]).sum())
-    won = int((~right["before"] & right["after"]).sum())
-    out |= {"photos_lost": lost, "photos_won": won, "p_worse": round(p_worse(lost, won), 4)}
-    return out
-
-
-def p_worse(lost: int, won: int) -> float:
-    """Exact one-sided McNemar test: the chance of losing at least ``lost`` of the ``lost + won``
-    photos on which two models disagree, were the new one no worse than the old. Small values
-    mean really worse; top-1 on a few hundred photos moves by a few photos between equal models."""
-    disagreements = lost + won
-    return sum(math.comb(disagreements, k) for k in range(lost, disagreements + 1)) / 2**disagreements
+# The settings the loop's figures depend on, as the stack's processes read them.
+SETTINGS = ("MIN_PHOTOS_PER_TAG", "TAG_CONFIRMATIONS_REQUIRED", "TRAIN_MIN_NEW_LABELS", "TRAIN_FOLDS",
+            "TRAIN_TOLERANCE", "TRAIN_MAX_EPOCHS", "TRAIN_GATE_MIN_SUPPORT", "TRAIN_GATE_BOOTSTRAP",
+            "TRAIN_GATE_TOLERANCE", "TRAIN_MIN_FIRST_MAP", "TRAIN_BACKGROUND_PHOTOS",
+            "TRAIN_BACKGROUND_WEIGHT", "TRAIN_IMPLICIT_NEGATIVE_WEIGHT")  # fmt: skip
 
 
 def test_embeddings(dataset: Path, models_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -112,6 +65,8 @@ def main() -> int:
     parser.add_argument("--wrong-rate", type=float, default=0.1)
     parser.add_argument("--min-new-labels", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--database", default="tagloop_bench_loop", help="made fresh, dropped at the end")
+    parser.add_argument("--redis-db", type=int, default=12)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "loop.json")
     parser.add_argument("--plot", type=Path, default=REPO / "bench" / "results" / "loop.png")
     args = parser.parse_args()
@@ -120,26 +75,42 @@ def main() -> int:
     rng.shuffle(train)
     classes = sorted({f.parent.name for f in train})
 
+    began = time.monotonic()
     stack = Stack(
-        "tagloop_bench_loop",
-        12,
+        args.database,
+        args.redis_db,
         MIN_PHOTOS_PER_TAG="10",
         TRAIN_MIN_NEW_LABELS=str(args.min_new_labels),
         TAGGER_BATCH_SIZE="16",
         TAG_CONFIRMATIONS_REQUIRED="2",
     )
-    result: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "rounds": []}
+    # Queues and cache from an earlier run (the suppressed day-zero tags, the schedule) start empty.
+    cache = redis.Redis.from_url(stack.env["REDIS_URL"])
+    cache.flushdb()
+    result: dict[str, Any] = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "machine": machine_facts(),
+        "loadavg_start": os.getloadavg(),
+        "rounds": [],
+    }
     try:
         stack.use_here()
+        from django.conf import settings
+
         from api.celery import app
         from api.photos.models import Photo
         from api.training.models import TrainingRun
+        from trainer.backbones import DEFAULT_BACKBONE
         from trainer.day_zero import ensure_active_model
+
+        result["settings"] = {name: getattr(settings, name) for name in SETTINGS}
+        result["settings"]["backbone"] = DEFAULT_BACKBONE
 
         models_dir = Path(stack.env["SHARED_FS"]) / "models"
         ensure_active_model(models_dir)
         print("embedding the held-out test split…", flush=True)
         test_x, test_classes = test_embeddings(args.dataset, models_dir)
+        held = HeldOut(models_dir, test_x, test_classes)
         stack.worker("tagging,default", "tagger", processes=None)
         stack.worker("training", "trainer")
         base = stack.web()
@@ -153,6 +124,8 @@ def main() -> int:
         owners, checkers = ["ana", "ben", "chloe"], ["dev"]
 
         uploaded = 0
+        # Each photo's class and the tag its owner gave (None: not tagged), to read the previews.
+        known: dict[int, dict[str, str | None]] = {}
         for round_no in range(1, args.rounds + 1):
             started = time.monotonic()
             batch = train[uploaded : uploaded + args.uploads_per_round]
@@ -168,6 +141,7 @@ def main() -> int:
                 )
                 answer.raise_for_status()
                 photos.append((answer.json()["id"], owner, path.parent.name))
+                known[photos[-1][0]] = {"truth": path.parent.name, "owner_tag": None}
             ids = [p for p, _, _ in photos]
             deadline = time.monotonic() + 600
             while Photo.objects.filter(pk__in=ids, status="pending").exists():
@@ -184,6 +158,7 @@ def main() -> int:
                     else rng.choice([c for c in classes if c != truth])
                 )
                 wrong += tag != truth
+                known[photo_id]["owner_tag"] = tag
                 given += 1
                 requests.post(
                     f"{base}/api/photos/{photo_id}/tags/", headers=tokens[owner], json={"name": tag}
@@ -208,7 +183,9 @@ def main() -> int:
                 while run is not None and run.status in {"queued", "running"}:
                     time.sleep(0.5)
                     run.refresh_from_db()
-            score = held_out_scores(models_dir, test_x, test_classes)
+            from trainer import bundle
+
+            score = held.score(bundle.current_version(models_dir))  # type: ignore[arg-type]
             record = {
                 "round": round_no,
                 "photos_uploaded": uploaded,
@@ -216,81 +193,62 @@ def main() -> int:
                 "wrong_owner_tags": wrong,
                 "suggestions_confirmed": confirmed,
                 "suggestions_rejected": rejected,
-                "run": None
-                if run is None
-                else {
-                    "id": run.pk,
-                    "status": run.status,
-                    "version": run.model_version,
-                    "validation_map": run.metrics.get("map"),
-                    "error": run.error,
-                },
+                "run": None if run is None else run_record(run, known),
                 "active": score,
                 "seconds": round(time.monotonic() - started, 1),
             }
+            if run is not None and run.status == "rejected" and run.model_version is not None:
+                # Now: the bundles go with the stack.
+                record["run"]["held_out"] = held.score(run.model_version)
             result["rounds"].append(record)
             print(json.dumps(record), flush=True)
     finally:
         stack.close()
+        cache.flushdb()
 
-    activated = [r["active"] for r in result["rounds"]]
-    changes = [(a, b) for a, b in itertools.pairwise(activated) if b["version"] != a["version"]]
-    result["every_activation_at_least_as_good"] = all(b["top1"] >= a["top1"] for a, b in changes)
-    result["activations_on_shared_tags"] = [
-        on_shared_tags(a["version"], b["version"], test_classes)
-        for a, b in changes
-        if a["tags"] and b["tags"]
-    ]
-    result["every_activation_at_least_as_good_on_shared_tags"] = {
-        metric: all(
-            c[f"{metric}_after"] >= c[f"{metric}_before"] for c in result["activations_on_shared_tags"]
-        )
-        for metric in ("map", "top1")
-    }
-    # Held-out photos differ from validation photos, so equal models differ here by a few
-    # photos: "significantly worse" is a one-sided McNemar test at 5% on top-1.
-    result["no_activation_significantly_worse_in_top1"] = all(
-        c["p_worse"] >= 0.05 for c in result["activations_on_shared_tags"]
-    )
-    result["final_top1"] = activated[-1]["top1"] if activated else None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))  # the rounds, should the summary fail
+    result |= summarise(result["rounds"], held)
+    result["loadavg_end"] = os.getloadavg()
+    result["wall_seconds"] = round(time.monotonic() - began, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     plot(result, args.plot)
-    print(f"every activation at least as good: {result['every_activation_at_least_as_good']}", flush=True)
+    for activation in result["activations"]:
+        print(summary_line(activation), flush=True)
+    for candidate in result["rejected_candidates"]:
+        print(f"rejected v{candidate['version']}: {candidate['gate']['reason']}", flush=True)
+    for key in ("held_out_map_climbs", "no_activation_significantly_worse_in_top1",
+                "no_activation_significantly_worse_in_map", "wall_seconds"):  # fmt: skip
+        print(f"{key}: {result[key]}", flush=True)
     return 0
 
 
-def plot(result: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rounds = result["rounds"]
-    labels = np.cumsum(
-        [r["owner_tags"] + r["suggestions_confirmed"] + r["suggestions_rejected"] for r in rounds]
-    )
-    figure, axis = plt.subplots(figsize=(6, 4), dpi=120)
-    axis.plot(labels, [r["active"]["top1"] for r in rounds], marker="o", label="held-out top-1")
-    axis.plot(labels, [r["active"]["map"] for r in rounds], marker="s", label="held-out mAP")
-    for x, r in zip(labels, rounds, strict=True):
-        axis.annotate(
-            f"v{r['active']['version']}",
-            (x, r["active"]["top1"]),
-            textcoords="offset points",
-            xytext=(0, 6),
-            ha="center",
-            fontsize=8,
+def summary_line(activation: dict[str, Any]) -> str:
+    gate, held_out = activation["gate"] or {}, activation["held_out"]
+    versus = activation["held_out_vs_previous"] or {}
+    interval = gate.get("candidate_map")
+    difference = gate.get("difference")
+    return (
+        f"v{activation['version']} ({activation['tags']} tags): held-out top-1 {held_out['top1']:.3f}"
+        f" mAP {held_out['map']:.3f}"
+        + (f"; gate mAP {_interval(interval)}" if interval else "")
+        + (f", difference {_interval(difference)}" if difference else ", not compared")
+        + (
+            f"; held-out mAP difference {_interval(versus['map_difference'])}, p_worse {versus['p_worse']}"
+            if versus.get("map_difference")
+            else ""
         )
-    axis.set_xlabel("labels people gave (owner tags + confirmations + rejections)")
-    axis.set_ylabel("active model on the test split")
-    axis.set_ylim(0, 1)
-    axis.set_title("The loop, through the API with real workers (clothing10)")
-    axis.grid(alpha=0.3)
-    axis.legend(loc="lower right")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
+        + (
+            f"; preview gain/lose/change {p['gain']}/{p['lose']}/{p['change']} of {p['photos']}"
+            if (p := activation["preview"])
+            else ""
+        )
+    )
+
+
+def _interval(figure: dict[str, float]) -> str:
+    return f"{figure['value']:.3f} [{figure['low']:.3f}, {figure['high']:.3f}]"
 
 
 if __name__ == "__main__":
