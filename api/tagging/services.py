@@ -180,10 +180,15 @@ def store_embeddings(*, vectors: Mapping[int, np.ndarray], backbone: str) -> Non
     )
 
 
+def vector_of(raw: bytes | memoryview) -> np.ndarray:
+    """A stored embedding's bytes as the float16 vector ``store_embeddings`` wrote."""
+    return np.frombuffer(bytes(raw), dtype=np.float16)
+
+
 def stored_embeddings(photo_ids: Sequence[int], *, backbone: str) -> dict[int, np.ndarray]:
     """The photos' stored embeddings of ``backbone`` (float16), by photo id."""
     rows = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone)
-    return {pk: np.frombuffer(bytes(v), dtype=np.float16) for pk, v in rows.values_list("photo_id", "vector")}
+    return {pk: vector_of(v) for pk, v in rows.values_list("photo_id", "vector")}
 
 
 def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int, backbone: str) -> int:

@@ -41,6 +41,7 @@ from django.db.models import F
 
 from api.photos.models import Photo, Visibility
 from api.tagging.models import PhotoEmbedding
+from api.tagging.services import vector_of
 from api.tags.models import PhotoTag, TagSource, TagState, TagVote, Vote
 from trainer.folds import fold_of
 from trainer.open_world import unlike_every_tag
@@ -175,10 +176,7 @@ def group_folds(hashes: list[str], embeddings: np.ndarray) -> np.ndarray:
 
 def _vectors(photo_ids: Collection[int], backbone: str) -> dict[int, np.ndarray]:
     rows = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone)
-    return {
-        pk: np.frombuffer(bytes(vector), dtype=np.float16).astype(np.float32)
-        for pk, vector in rows.values_list("photo_id", "vector")
-    }
+    return {pk: vector_of(vector).astype(np.float32) for pk, vector in rows.values_list("photo_id", "vector")}
 
 
 # Candidates read for each background photo wanted: most look like a taught tag and are left out.
@@ -202,7 +200,7 @@ def background_photos(
     )
     if not rows:
         return {}
-    vectors = np.stack([np.frombuffer(bytes(v), dtype=np.float16).astype(np.float32) for _, v in rows])
+    vectors = np.stack([vector_of(v).astype(np.float32) for _, v in rows])
     keep = unlike_every_tag(vectors, positives, settings.TRAIN_BACKGROUND_QUANTILE)
     chosen = [(pk, vector) for (pk, _), vector, kept in zip(rows, vectors, keep, strict=True) if kept]
     return dict(chosen[:wanted])
@@ -212,15 +210,11 @@ def _positives_by_tag(
     photo_ids: list[int],
     per_photo: dict[int, list[Label]],
     embedded: dict[int, np.ndarray],
-    hashes: dict[int, str],
+    folds: dict[int, int],
     tags: list[str],
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each vocabulary tag's positive photos as (embeddings, folds), for choosing background
     photos unlike all of them."""
-    if not photo_ids:
-        return []
-    vectors = np.stack([embedded[p] for p in photo_ids])
-    folds = dict(zip(photo_ids, group_folds([hashes[p] for p in photo_ids], vectors), strict=True))
     out = []
     for tag in tags:
         mine = [p for p in photo_ids if any(lb.tag == tag and lb.positive for lb in per_photo[p])]
@@ -241,9 +235,17 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
     labelled_ids = sorted(pid for pid in per_photo if pid in embedded)
     hashes = dict(Photo.objects.filter(pk__in=labelled_ids).values_list("pk", "content_hash"))
     labelled_ids = [pid for pid in labelled_ids if pid in hashes]  # deleted meanwhile
+    # Labelled photos' folds, by group; background photos are never scored, so each takes the fold
+    # of its own hash and the grouping (quadratic in photos) runs over the labelled ones only.
+    fold_by_photo: dict[int, int] = {}
+    if labelled_ids:
+        vectors = np.stack([embedded[p] for p in labelled_ids])
+        fold_by_photo = dict(
+            zip(labelled_ids, group_folds([hashes[p] for p in labelled_ids], vectors).tolist(), strict=True)
+        )
     background = (
         background_photos(
-            per_photo, backbone, _positives_by_tag(labelled_ids, per_photo, embedded, hashes, tags)
+            per_photo, backbone, _positives_by_tag(labelled_ids, per_photo, embedded, fold_by_photo, tags)
         )
         if labelled_ids
         else {}
@@ -252,6 +254,10 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
     embedded.update(background)
     hashes |= dict(Photo.objects.filter(pk__in=background).values_list("pk", "content_hash"))
     photo_ids = [pid for pid in photo_ids if pid in hashes]
+    unlabelled = [pid for pid in photo_ids if pid not in fold_by_photo]
+    fold_by_photo |= dict(
+        zip(unlabelled, fold_of([hashes[p] for p in unlabelled], settings.TRAIN_FOLDS).tolist(), strict=True)
+    )
     content_hashes = [hashes[pid] for pid in photo_ids]
     dim = len(next(iter(embedded.values()))) if embedded else 0
     embeddings = np.zeros((len(photo_ids), dim), dtype=np.float32)
@@ -291,7 +297,7 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
         embeddings=embeddings,
         labels=labels,
         weights=weights,
-        folds=group_folds(content_hashes, embeddings),
+        folds=np.array([fold_by_photo[pid] for pid in photo_ids], dtype=np.int64),
         judged=judged,
         tags=tags,
         fingerprint=fingerprint,

@@ -18,6 +18,7 @@ from django.conf import settings
 
 from api.photos.models import Visibility
 from api.tagging.models import PhotoEmbedding
+from api.tagging.services import vector_of
 from api.training import active_model, embeddings, labels, registry, runs
 from api.training.labels import TrainingData
 from api.training.models import TrainingRun
@@ -199,7 +200,7 @@ def _with_teacher(dataset: LabelledSet, data: TrainingData, backbone: str) -> tu
     ids, vectors = [], []
     for pk, vector in rows:
         ids.append(pk)
-        vectors.append(np.frombuffer(bytes(vector), dtype=np.float16))
+        vectors.append(vector_of(vector))
     if not vectors:
         return dataset, 0
     unlabelled = np.stack(vectors).astype(np.float32)

@@ -14,7 +14,7 @@ from django.conf import settings
 from api.photos.models import Photo, TaggingStatus
 from api.tagging.models import PhotoEmbedding
 from api.tagging.plan import Existing, shown_after, top_suggestion
-from api.tagging.services import current_tags
+from api.tagging.services import current_tags, vector_of
 from api.tagging.suppression import suppressed_names
 from api.volume import models_dir
 from trainer.inference import Tagger
@@ -50,7 +50,7 @@ def preview(version: int) -> Preview:
             break
         after = chunk[-1][0]
         ids = [pk for pk, _ in chunk]
-        vectors = np.stack([np.frombuffer(bytes(v), dtype=np.float16) for _, v in chunk])
+        vectors = np.stack([vector_of(v) for _, v in chunk])
         _, existing = current_tags(ids)
         for pk, prediction in zip(ids, tagger.predict_embeddings(vectors), strict=True):
             wanted = {
