@@ -23,8 +23,8 @@ The recipe (docs/architecture.md, 'The training pipeline and its gate'):
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,14 @@ class TrainedHead:
     validation_scores: np.ndarray
     curves: list[CurvePoint] = field(default_factory=list)
     epochs_run: int = 0
+
+    def without(self, tags: list[str], dropped: Collection[str]) -> tuple[TrainedHead, list[str]]:
+        """This head without the ``dropped`` tags' columns (the gate held them back), and the
+        tags it keeps, in order. Its figures still describe every tag it was trained on."""
+        keep = [i for i, tag in enumerate(tags) if tag not in set(dropped)]
+        kept = replace(self, weight=self.weight[keep], bias=self.bias[keep], thresholds=self.thresholds[keep],
+                       validation_scores=self.validation_scores[:, keep])  # fmt: skip
+        return kept, [tags[i] for i in keep]
 
 
 Progress = Callable[[int, int, dict[str, float]], None]
@@ -227,31 +235,66 @@ def _sigmoid(logits: np.ndarray) -> np.ndarray:
 
 
 def platt_scaling(
-    logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, iterations: int = 25, prior: float = 1.0
+    logits: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, iterations: int = 50, prior: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per tag, ``a`` and ``b`` such that sigmoid(a * logit + b) matches how often the tag is
-    right on photos the head never saw (weighted log loss, Newton steps). A weak prior pulls
-    towards (1, 0), so a tag with a handful of photos keeps roughly the head's own scale;
-    ``a`` never goes below a small positive floor, so calibration cannot reverse a ranking."""
+    right on photos the head never saw: the weighted log loss plus a weak prior pulling ``a``
+    towards 1, so a tag with a handful of photos keeps roughly the head's own scale (``b`` is free:
+    a fold head's logits may sit far from 0, and pulling ``b`` to 0 would skew every score). ``a``
+    never goes below ``PLATT_MIN_SCALE``, so calibration cannot reverse a ranking.
+
+    Newton steps are halved until the penalised loss goes down: on nearly separable out-of-fold
+    logits a full step overshoots, and plain Newton falls into a cycle that ends on a tag scoring
+    about 1.0 on every photo."""
     tags = logits.shape[1]
     scale, shift = np.ones(tags), np.zeros(tags)
     for t in range(tags):
         mask = weights[:, t] > 0
-        z, target = logits[mask, t].astype(np.float64), labels[mask, t].astype(np.float64)
+        z = logits[mask, t].astype(np.float64)
+        target = labels[mask, t].astype(np.float64)
+        w = weights[mask, t].astype(np.float64)
         if len(z) == 0 or target.min() == target.max():
             continue
-        a, b = 1.0, 0.0
-        for _ in range(iterations):
-            p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -60, 60)))
-            g = np.array([((p - target) * z).sum() + prior * (a - 1), (p - target).sum() + prior * b])
-            s = p * (1 - p)
-            h = np.array([[(s * z * z).sum() + prior, (s * z).sum()], [(s * z).sum(), s.sum() + prior]])
-            step = np.linalg.solve(h, g)
-            a, b = max(a - step[0], 0.05), b - step[1]
-            if np.abs(step).max() < 1e-6:
-                break
-        scale[t], shift[t] = a, b
+        scale[t], shift[t] = _platt_one(z, target, w, iterations=iterations, prior=prior)
     return scale, shift
+
+
+PLATT_MIN_SCALE = 0.05
+RIDGE = 1e-6  # keeps the Newton system solvable when every score saturates
+
+
+def _platt_one(
+    z: np.ndarray, target: np.ndarray, w: np.ndarray, *, iterations: int, prior: float
+) -> tuple[float, float]:
+    def loss(a: float, b: float) -> float:
+        u = a * z + b
+        # log(1 + e^u) - y u, written so a large |u| neither overflows nor loses the small term.
+        return float(
+            (w * (np.logaddexp(0.0, u) - target * u)).sum() + prior / 2 * (a - 1) ** 2 + RIDGE / 2 * b**2
+        )
+
+    a, b = 1.0, 0.0
+    current = loss(a, b)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-np.clip(a * z + b, -60, 60)))
+        r, s = w * (p - target), w * p * (1 - p)
+        g = np.array([(r * z).sum() + prior * (a - 1), r.sum() + RIDGE * b])
+        h = np.array([[(s * z * z).sum() + prior, (s * z).sum()], [(s * z).sum(), s.sum() + RIDGE]])
+        step = np.linalg.solve(h, g)
+        size = 1.0
+        while size > 1e-4:
+            a_new, b_new = max(a - size * step[0], PLATT_MIN_SCALE), b - size * step[1]
+            trial = loss(a_new, b_new)
+            if trial <= current:
+                break
+            size /= 2
+        else:
+            break  # no step lowers the loss: (a, b) is the minimum within rounding
+        moved = max(abs(a_new - a), abs(b_new - b))
+        a, b, current = a_new, b_new, trial
+        if moved < 1e-7:
+            break
+    return a, b
 
 
 def sigmoid_scores(weight: torch.Tensor, bias: torch.Tensor, embeddings: np.ndarray) -> np.ndarray:
