@@ -89,7 +89,8 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
     else:
         verdict = _gate(data, np.flatnonzero(data.judged), head.validation_scores, backbone)
     report.phase("publishing", 0.93)
-    manifest = _publish(run, data, head, verdict, backbone, tuned.body_state if tuned else None)
+    published, tags = head.without(data.tags, verdict.held_back)
+    manifest = _publish(run, data, published, tags, verdict, backbone, tuned.body_state if tuned else None)
     report.phase("previewing the library", 0.95)
     previewed = preview(manifest.version).to_dict()
     registry.record_preview(manifest.version, previewed)
@@ -277,12 +278,14 @@ def _publish(
     run: TrainingRun,
     data: TrainingData,
     head: TrainedHead,
+    tags: list[str],
     verdict: Verdict,
     backbone: str,
     body_state: dict[str, torch.Tensor] | None = None,
 ) -> Manifest:
     """The candidate's bundle, published whatever the verdict (a rejected one is kept with its
-    reason), and its registry row."""
+    reason), and its registry row. ``head`` scores ``tags``: the tags the gate held back are
+    not in it."""
     spec = get_backbone(backbone)
     folder = models_dir()
     version = registry.next_version()
@@ -296,7 +299,7 @@ def _publish(
         ),
         preprocessing=spec.preprocessing,
         head=HeadSpec(kind="sigmoid"),
-        tags=data.tags,
+        tags=tags,
         thresholds=[float(t) for t in head.thresholds],
         metrics=head.metrics,
         dataset_fingerprint=data.fingerprint,

@@ -41,7 +41,7 @@ def test_a_first_model_judged_on_too_few_photos_is_not_activated() -> None:
     assert verdict.numbers["too_little_support"] == {"dress": 2, "hat": 2, "shoes": 1}
 
 
-def test_a_tag_with_too_little_support_is_named_and_left_out_of_the_figure() -> None:
+def test_a_tag_with_too_little_support_is_named_left_out_of_the_figure_and_held_back() -> None:
     labels, scores = two_tags(30)
     labels = np.hstack([labels, np.zeros((60, 1))])
     labels[0, 2] = 1
@@ -53,6 +53,7 @@ def test_a_tag_with_too_little_support_is_named_and_left_out_of_the_figure() -> 
     assert verdict.accepted, verdict.reason
     assert verdict.numbers["too_little_support"] == {"rare": 1} and "rare (1)" in verdict.reason
     assert verdict.numbers["candidate_map"]["value"] > 0.9
+    assert verdict.held_back == ("rare",)
 
 
 def test_a_first_model_must_pass_its_minimum_by_the_lower_bound_not_the_value() -> None:
@@ -95,7 +96,7 @@ def test_the_active_model_is_compared_only_on_photos_it_never_trained_on() -> No
     assert verdict.numbers["compared_photos"] == 20 and verdict.numbers["difference"]["value"] == 0
 
 
-def test_new_tags_must_reach_the_minimum_as_a_first_model_would() -> None:
+def test_a_new_tag_that_learnt_nothing_is_held_back_and_the_tags_that_are_ready_are_published() -> None:
     labels, scores = two_tags(20)
     shuffled = scores.copy()
     shuffled[:, 1] = np.random.default_rng(0).permutation(scores[:, 1])  # "b" learnt nothing
@@ -103,7 +104,25 @@ def test_new_tags_must_reach_the_minimum_as_a_first_model_would() -> None:
     verdict = judge(labels=labels, tags=["a", "b"], candidate_scores=shuffled, active_scores=scores[:, :1],
                     active_tags=["a"], **{**RULES, "min_map": 0.8})  # fmt: skip
 
-    assert not verdict.accepted and "1 new tags reach mAP" in verdict.reason
+    assert verdict.accepted, verdict.reason
+    assert verdict.held_back == ("b",) and "held back until they reach 0.800 on their own: b AP" in verdict.reason
+    assert verdict.numbers["judged_alone"]["b"]["low"] < 0.8 and list(verdict.numbers["held_back"]) == ["b"]
+
+
+def test_each_new_tag_is_judged_on_its_own_so_a_weak_one_cannot_hide_behind_strong_ones() -> None:
+    rng = np.random.default_rng(1)
+    labels = np.zeros((120, 4))
+    for t in range(4):
+        labels[t * 30 : (t + 1) * 30, t] = 1
+    scores = np.clip(labels * 0.8 + rng.normal(0.1, 0.1, labels.shape), 0, 1)
+    scores[:, 3] = rng.permutation(scores[:, 3])  # "d" learnt nothing; pooled with a, b, c it passes
+
+    verdict = judge(labels=labels, tags=["a", "b", "c", "d"], candidate_scores=scores, active_scores=None,
+                    active_tags=[], **RULES)  # fmt: skip
+
+    assert verdict.accepted and verdict.numbers["candidate_map"]["low"] >= 0.5
+    assert verdict.held_back == ("d",)
+    assert set(verdict.numbers["judged_alone"]) == {"a", "b", "c", "d"}
 
 
 def test_with_too_few_new_photos_to_compare_the_candidate_is_judged_on_its_own() -> None:

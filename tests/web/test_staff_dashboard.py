@@ -365,6 +365,7 @@ def test_the_dashboard_shows_the_gates_intervals_the_preview_and_the_suppressed_
     gate = {"candidate_map": {"value": 0.91, "low": 0.84, "high": 0.97}, "compared_with_active": True,
             "compared_photos": 12, "candidate_map_shared": 0.9, "active_map_shared": 0.88,
             "difference": {"value": 0.02, "low": -0.05, "high": 0.08}, "too_little_support": {"snow": 2},
+            "held_back": {"skirt": {"value": 0.41, "low": 0.22, "high": 0.6}}, "min_map": 0.5,
             "photos": 40}  # fmt: skip
     changed = [{"photo": 7, "before": "jean", "after": "pants"}]
     preview = {"photos": 40, "same": 30, "gain": 4, "lose": 2, "change": 4, "without_embedding": 0,
@@ -384,6 +385,7 @@ def test_the_dashboard_shows_the_gates_intervals_the_preview_and_the_suppressed_
         and "difference 0.020, 95% interval -0.050 to 0.080" in text
     )
     assert "Too little support to be scored" in text and "#snow (2)" in text
+    assert "not suggested until they reach 0.500" in text and "#skirt AP 0.410 (0.220 to 0.600)" in text
     assert "4 gain a first suggestion, 2 lose theirs, 4 change it, 30 keep it" in text
     assert "#jean becomes #pants" in text
     assert "#jigsaw_puzzle rejected 2, confirmed 0" in text
