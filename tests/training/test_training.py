@@ -197,6 +197,21 @@ class TestRuns:
         gate = bundle.verify(models, rejected.version).gate
         assert gate is not None and gate["accepted"] is False
 
+    def test_a_tag_that_cannot_be_learnt_is_held_back_and_the_model_goes_live_without_it(
+        self, alice: User, trainable: None, models: Path
+    ) -> None:
+        photos = separable_photos(alice, per_kind=12)
+        for photo in np.random.default_rng(4).choice(photos, size=12, replace=False):  # no pattern to learn
+            add_tag(photo=photo, user=alice, name="noise")
+
+        run = run_now()
+
+        assert run.status == "succeeded", run.error
+        assert "noise" in run.metrics["gate"]["held_back"]
+        assert bundle.verify(models, 1).tags == sorted(KINDS)
+        assert ModelVersion.objects.get(version=1).tags == sorted(KINDS)
+        assert "noise" in run.metrics["per_tag"]  # trained and reported, not published
+
     def test_a_first_model_judged_on_too_few_photos_is_not_activated(
         self, alice: User, trainable: None, models: Path, settings: Any
     ) -> None:
