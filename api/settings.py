@@ -159,7 +159,10 @@ TAGGER_BATCH_SIZE = env_int("TAGGER_BATCH_SIZE", 16, minimum=1)
 TAGGER_MAX_SUGGESTIONS = env_int("TAGGER_MAX_SUGGESTIONS", 5, minimum=1)
 TAGGER_DEVICE = env_choice("TAGGER_DEVICE", "auto", ["auto", "cpu", "cuda"])
 # The backbone a new site's day-zero model stands on (trainer/backbones.py; figures in the README).
-# A site keeps the backbone its first model chose: switching a running site is not built yet.
+# Naming another on a running site switches it (api/tagging/backbone_switch.py): the active
+# model keeps serving while workers embed the library with the new backbone, and the first head
+# trained on it once TRAIN_SWITCH_COVERAGE of the tagged photos have an embedding takes over
+# when the gate accepts it.
 TAGGER_BACKBONE = env_choice(
     "TAGGER_BACKBONE",
     "efficientnet_lite0",
@@ -173,6 +176,9 @@ TAGGER_PROCESSES = env_int("TAGGER_PROCESSES", 0, minimum=0)
 # A claim older than this means its worker died; the sweep hands the photo to another.
 TAGGER_STALE_CLAIM_SECONDS = env_int("TAGGER_STALE_CLAIM_SECONDS", 600, minimum=10)
 TAGGER_SWEEP_SECONDS = env_int("TAGGER_SWEEP_SECONDS", 60, minimum=5)
+# Photos a worker embeds with the new backbone per task while a backbone switch fills in.
+TAGGER_SWITCH_BATCH = env_int("TAGGER_SWITCH_BATCH", 32, minimum=1)
+TRAIN_SWITCH_COVERAGE = env_float("TRAIN_SWITCH_COVERAGE", 0.95, minimum=0, maximum=1)
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 30, minimum=1)
 
 # The self-training loop (the trainer).

@@ -188,3 +188,16 @@ def load_backbone_state(models_dir: Path, manifest: Manifest) -> dict[str, torch
     if not manifest.backbone.tuned:
         return None
     return load_tensors(models_dir, manifest.version, BACKBONE_FILE)
+
+
+def day_zero_for(models_dir: Path, backbone_id: str) -> int | None:
+    """The day-zero bundle that stands on ``backbone_id`` (its ImageNet head on the package
+    weights), or None when there is none yet."""
+    for version in list_versions(models_dir):
+        try:
+            manifest = read_manifest(models_dir, version)
+        except BundleError:
+            continue  # a damaged bundle is reported where it is served, not here
+        if manifest.head.kind == "softmax_classes" and manifest.embedding_space == backbone_id:
+            return version
+    return None

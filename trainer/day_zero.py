@@ -16,12 +16,16 @@ DAY_ZERO_VERSION = 0
 DAY_ZERO_THRESHOLD = 0.15
 
 
-def publish_day_zero(models_dir: Path, backbone_id: str = DEFAULT_BACKBONE) -> int:
+def publish_day_zero(
+    models_dir: Path, backbone_id: str = DEFAULT_BACKBONE, version: int = DAY_ZERO_VERSION
+) -> int:
+    """The backbone's ImageNet classifier as a bundle: version 0 on a new site, a later version
+    for each backbone a running site switches to (the fallback of that backbone's trained heads)."""
     spec = get_backbone(backbone_id)
     backbone = spec.build()
     tags, class_to_tag = imagenet_tags()
     manifest = Manifest(
-        version=DAY_ZERO_VERSION,
+        version=version,
         backbone=BackboneRef(id=spec.id, embedding_dim=spec.embedding_dim),
         preprocessing=spec.preprocessing,
         head=HeadSpec(kind="softmax_classes", class_to_tag=tuple(class_to_tag)),
@@ -31,7 +35,7 @@ def publish_day_zero(models_dir: Path, backbone_id: str = DEFAULT_BACKBONE) -> i
     )
     classifier = backbone.classifier
     bundle.publish(models_dir, manifest, head={"weight": classifier.weight, "bias": classifier.bias})
-    return DAY_ZERO_VERSION
+    return version
 
 
 def ensure_active_model(models_dir: Path, backbone_id: str = DEFAULT_BACKBONE) -> int:

@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from api.accounts.selectors import signed_in_user
+from api.tagging import backbone_switch, suppression
 from api.tagging import services as tagging_services
-from api.tagging import suppression
 from api.tagging.selectors import (
     active_model_as_served,
     activity,
@@ -262,6 +262,8 @@ def _operations_context() -> dict[str, Any]:
     schedule = schedule_status()
     return {
         "backlog": counts,
+        "switch": backbone_switch.status(),
+        "switch_at": f"{settings.TRAIN_SWITCH_COVERAGE:.0%}",
         # The same rolling windows as /api/system/ (the chart counts whole minutes).
         "throughput": throughput(),
         "activity_chart": chart,

@@ -4,14 +4,18 @@ from api.photos.models import Photo
 
 
 class PhotoEmbedding(models.Model):
-    """The backbone's pooled features of a photo, as float16 bytes: retraining the head, similar
-    photos and near-duplicates all start from here instead of from pixels."""
+    """A backbone's pooled features of a photo, as float16 bytes: retraining the head, similar
+    photos and near-duplicates all start from here instead of from pixels. One per photo and
+    backbone (embedding space): while a site switches backbone, a photo has both."""
 
-    photo = models.OneToOneField(Photo, on_delete=models.CASCADE, related_name="embedding", primary_key=True)
+    photo = models.ForeignKey(Photo, on_delete=models.CASCADE, related_name="embeddings")
     backbone = models.CharField(max_length=100)
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["photo", "backbone"], name="one_embedding_per_space")]
 
     def __str__(self) -> str:
         return f"{self.backbone} embedding of photo {self.photo_id}"

@@ -12,6 +12,7 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
+from api.tagging import backbone_switch
 from api.tagging.models import WorkerStatus
 from api.tagging.services import alive_cutoff, retag_due
 from api.volume import models_dir
@@ -41,8 +42,10 @@ def active_model() -> dict[str, Any]:
         "configured_backbone": settings.TAGGER_BACKBONE,
         "backbone_note": ""
         if manifest.backbone.id == settings.TAGGER_BACKBONE
-        else f"TAGGER_BACKBONE names {settings.TAGGER_BACKBONE}, but this site's models stand on "
-        f"{manifest.backbone.id}: a running site keeps the backbone its first model chose.",
+        else f"TAGGER_BACKBONE names {settings.TAGGER_BACKBONE}; the active model stands on "
+        f"{manifest.backbone.id} and keeps serving while workers embed the library with "
+        f"{settings.TAGGER_BACKBONE} (see backbone_switch): the first model trained on it takes over "
+        "when the gate accepts it.",
     }
 
 
@@ -152,6 +155,8 @@ def system_status() -> dict[str, Any]:
         "backlog": backlog(model["version"]),
         "throughput": throughput(),
         "workers": live,
+        # While TAGGER_BACKBONE names another backbone: the new embeddings' backlog, else None.
+        "backbone_switch": switch.to_dict() if (switch := backbone_switch.status()) else None,
         # The API host's own view; each worker reports its GPUs in its heartbeat.
         "gpus": gpus or "cpu",
     }

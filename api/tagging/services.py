@@ -163,7 +163,8 @@ class TaggingResult:
 
 
 def store_embeddings(*, vectors: Mapping[int, np.ndarray], backbone: str) -> None:
-    """Each photo's backbone embedding as float16 bytes, replacing what was stored for it."""
+    """Each photo's embedding of ``backbone`` as float16 bytes, replacing what was stored for it
+    in that space (its embeddings of other backbones stay)."""
     PhotoEmbedding.objects.bulk_create(
         [
             PhotoEmbedding(
@@ -175,8 +176,8 @@ def store_embeddings(*, vectors: Mapping[int, np.ndarray], backbone: str) -> Non
             for photo_id, vector in vectors.items()
         ],
         update_conflicts=True,
-        unique_fields=["photo"],
-        update_fields=["backbone", "dim", "vector", "updated_at"],
+        unique_fields=["photo", "backbone"],
+        update_fields=["dim", "vector", "updated_at"],
     )
 
 

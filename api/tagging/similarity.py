@@ -19,6 +19,7 @@ from django.db.models import Count, Max
 from api.photos.models import Photo
 from api.photos.selectors import User, listed_photos
 from api.tagging.models import PhotoEmbedding
+from api.tagging.spaces import serving_space
 
 
 def unit_rows(vectors: Iterable[bytes], dim: int) -> np.ndarray:
@@ -73,8 +74,13 @@ def similar_photos(*, viewer: User, photo: Photo, limit: int = 12) -> list[Photo
     """The photos nearest to ``photo`` that the viewer may find in a gallery (public ones and
     their own), best first. Visibility is checked in the database on every call, so a photo
     made private a second ago is never shown."""
-    embedding = PhotoEmbedding.objects.filter(photo=photo).only("backbone").first()
-    index = _index(embedding.backbone) if embedding else None
+    spaces = list(
+        PhotoEmbedding.objects.filter(photo=photo).order_by("-updated_at").values_list("backbone", flat=True)
+    )
+    # During a backbone switch a photo has two: the active model's space is the one complete.
+    serving = serving_space()
+    space = serving if serving in spaces else (spaces[0] if spaces else None)
+    index = _index(space) if space else None
     if index is None or photo.pk not in index.row_of:
         return []
     scores = index.matrix @ index.matrix[index.row_of[photo.pk]]

@@ -25,6 +25,20 @@ def tag_pending() -> int:
     return tag_until_done(worker=services.worker_name(), runtime=get_runtime())
 
 
+@shared_task(name="api.tagging.tasks.embed_for_switch", ignore_result=True)
+def embed_for_switch() -> int:
+    """One batch of a backbone switch's embeddings, then the next task, until the library is
+    covered (api/tagging/backbone_switch.py). Waits a little while uploads are being tagged."""
+    from api.tagging import backbone_switch  # torch: loaded in worker processes only
+
+    step = backbone_switch.embed_next(batch=settings.TAGGER_SWITCH_BATCH)
+    if step.more:
+        backbone_switch.request_embedding(countdown=5 if step.yielded else 0, chained=True)
+    else:
+        backbone_switch.chain_done()
+    return step.embedded
+
+
 @shared_task(name=services.SWEEP, ignore_result=True)
 def sweep() -> int:
     """Periodic: frees claims of dead workers and wakes a worker if work is waiting, so a lost
@@ -36,4 +50,9 @@ def sweep() -> int:
         log.warning("released %s stale tagging claims", released)
     if services.work_waiting(active_version=services.active_version()):
         services.request_tagging()
+    from api.tagging import backbone_switch
+
+    switch = backbone_switch.status()
+    if switch is not None and switch.backlog:
+        backbone_switch.request_embedding()
     return released

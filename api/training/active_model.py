@@ -43,14 +43,6 @@ def sigmoid_head(backbone: str) -> tuple[torch.Tensor, torch.Tensor, list[str]] 
     return weight, bias, list(manifest.tags)
 
 
-def serving_backbone() -> str | None:
-    """The backbone the active model stands on (its package weights: a fine-tuned model's head is
-    retrained on the original backbone's embeddings), or None before any model."""
-    folder = volume.models_dir()
-    current = bundle.current_version(folder)
-    return None if current is None else bundle.read_manifest(folder, current).backbone.id
-
-
 def trained_at() -> datetime | None:
     """When the active model's training run started: photos labelled later are new to it. None
     for a model not trained here (day zero)."""

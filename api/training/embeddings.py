@@ -9,10 +9,11 @@ from django.conf import settings
 
 from api import volume
 from api.photos.models import Photo
+from api.tagging import backbone_switch
 from api.tagging.models import PhotoEmbedding
 from api.tagging.services import store_embeddings
 from trainer import bundle
-from trainer.day_zero import DAY_ZERO_VERSION, ensure_active_model
+from trainer.day_zero import ensure_active_model
 
 
 def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16) -> int:
@@ -29,7 +30,8 @@ def compute_missing(photo_ids: Sequence[int], *, backbone: str, batch: int = 16)
     folder = volume.models_dir()
     current = ensure_active_model(folder, settings.TAGGER_BACKBONE)
     same_space = bundle.read_manifest(folder, current).embedding_space == backbone
-    tagger = Tagger.load(folder, current if same_space else DAY_ZERO_VERSION)
+    # Another backbone (a switch under way): its day-zero model computes the same embeddings.
+    tagger = Tagger.load(folder, current if same_space else backbone_switch.ensure_day_zero(backbone))
     stored = 0
     for start in range(0, len(missing), batch):
         chunk = missing[start : start + batch]

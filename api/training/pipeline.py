@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
 
 from api.photos.models import Visibility
+from api.tagging import backbone_switch
 from api.tagging.models import PhotoEmbedding
 from api.tagging.services import vector_of
 from api.training import active_model, embeddings, labels, registry, runs
@@ -27,7 +27,6 @@ from api.training.progress import RunProgress
 from api.volume import models_dir
 from trainer import bundle
 from trainer.backbones import get_backbone
-from trainer.day_zero import DAY_ZERO_VERSION
 from trainer.finetune import FineTuned, finetune
 from trainer.gate import Verdict, judge
 from trainer.manifest import BackboneRef, HeadSpec, Manifest
@@ -52,7 +51,8 @@ def execute_run(run: TrainingRun, *, progress: Callable[[TrainingRun], None] | N
 
 
 def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
-    backbone = active_model.serving_backbone() or settings.TAGGER_BACKBONE
+    # A backbone switch trains on the new backbone once enough of the library has its embedding.
+    backbone = backbone_switch.training_backbone() or settings.TAGGER_BACKBONE
     data = _training_data(report, backbone)
     reason = _nothing_to_learn(run, data)
     if reason:
@@ -267,13 +267,6 @@ def _unseen_by_active(data: TrainingData, rows: np.ndarray) -> np.ndarray:
     )
 
 
-def _day_zero_reads(folder: Path, backbone: str) -> bool:
-    """Whether version 0, the day-zero head, reads this backbone's embeddings (its fallback)."""
-    if DAY_ZERO_VERSION not in bundle.list_versions(folder):
-        return False
-    return bundle.read_manifest(folder, DAY_ZERO_VERSION).embedding_space == backbone
-
-
 def _publish(
     run: TrainingRun,
     data: TrainingData,
@@ -288,6 +281,9 @@ def _publish(
     not in it."""
     spec = get_backbone(backbone)
     folder = models_dir()
+    # A fine-tuned backbone's embeddings are its own: day zero's head cannot read them. Before the
+    # version number: a day-zero bundle published now takes the next number itself.
+    fallback = backbone_switch.ensure_day_zero(spec.id) if body_state is None else None
     version = registry.next_version()
     manifest = Manifest(
         version=version,
@@ -306,10 +302,7 @@ def _publish(
         parent_version=bundle.current_version(folder),
         training_run=run.pk,
         gate={"accepted": verdict.accepted, "reason": verdict.reason, **verdict.numbers},
-        # A fine-tuned backbone's embeddings are its own: day zero's head cannot read them.
-        fallback_version=DAY_ZERO_VERSION
-        if body_state is None and _day_zero_reads(folder, spec.id)
-        else None,
+        fallback_version=fallback,
     )
     bundle.publish(folder, manifest, head={"weight": head.weight, "bias": head.bias}, backbone=body_state)
     registry.register_candidate(manifest, verdict)

@@ -105,7 +105,10 @@ def test_a_new_tag_that_learnt_nothing_is_held_back_and_the_tags_that_are_ready_
                     active_tags=["a"], **{**RULES, "min_map": 0.8})  # fmt: skip
 
     assert verdict.accepted, verdict.reason
-    assert verdict.held_back == ("b",) and "held back until they reach 0.800 on their own: b AP" in verdict.reason
+    assert (
+        verdict.held_back == ("b",)
+        and "held back until they reach 0.800 on their own: b AP" in verdict.reason
+    )
     assert verdict.numbers["judged_alone"]["b"]["low"] < 0.8 and list(verdict.numbers["held_back"]) == ["b"]
 
 

@@ -27,7 +27,7 @@ def test_a_new_site_publishes_its_day_zero_model_on_the_configured_backbone(
     assert active_model()["backbone_note"] == ""
 
 
-def test_a_running_site_keeps_its_backbone_and_says_so_when_the_setting_names_another(
+def test_a_running_site_keeps_serving_its_backbone_and_says_a_switch_is_under_way(
     shared_fs: Path, settings: Any
 ) -> None:
     ModelRuntime().current()  # the site started on Lite0
@@ -35,4 +35,5 @@ def test_a_running_site_keeps_its_backbone_and_says_so_when_the_setting_names_an
 
     assert ModelRuntime().current().backbone_id == "efficientnet_lite0"
     note = active_model()["backbone_note"]
-    assert "TAGGER_BACKBONE names efficientnet_lite2" in note and "stand on efficientnet_lite0" in note
+    assert "TAGGER_BACKBONE names efficientnet_lite2" in note and "stands on efficientnet_lite0" in note
+    assert "keeps serving" in note

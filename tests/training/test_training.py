@@ -201,8 +201,8 @@ class TestRuns:
         self, alice: User, trainable: None, models: Path
     ) -> None:
         photos = separable_photos(alice, per_kind=12)
-        for photo in np.random.default_rng(4).choice(photos, size=12, replace=False):  # no pattern to learn
-            add_tag(photo=photo, user=alice, name="noise")
+        for row in np.random.default_rng(4).choice(len(photos), size=12, replace=False):  # no pattern
+            add_tag(photo=photos[row], user=alice, name="noise")
 
         run = run_now()
 
