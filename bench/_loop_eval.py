@@ -106,7 +106,8 @@ def p_worse(lost: int, won: int) -> float:
 
 GATE_KEYS = ("photos", "judged_tags", "too_little_support", "candidate_map", "compared_with_active",
              "compared_photos", "shared_tags", "candidate_map_shared", "active_map_shared",
-             "difference", "new_tags_map", "min_map", "tolerance")  # fmt: skip
+             "difference", "new_tags_map", "min_map", "tolerance", "judged_alone",
+             "held_back")  # fmt: skip
 PREVIEW_KEYS = ("photos", "same", "gain", "lose", "change", "without_embedding", "examples")
 
 
@@ -216,6 +217,19 @@ def summarise(rounds: list[dict[str, Any]], held: HeldOut) -> dict[str, Any]:
         # interval of the mAP difference entirely below 0 (one test per activation, no correction).
         "no_activation_significantly_worse_in_top1": all(c["p_worse"] >= 0.05 for c in compared),
         "no_activation_significantly_worse_in_map": all(c["map_difference"]["high"] >= 0 for c in compared),
+        # Per judged run, the new tags the gate left out of the published head: below the
+        # minimum by their own lower bound (held_back, with AP intervals) or too few positives.
+        "held_back_by_run": [
+            {
+                "round": r["round"],
+                "version": r["run"]["version"],
+                "status": r["run"]["status"],
+                "held_back": r["run"]["gate"].get("held_back", {}),
+                "too_little_support": r["run"]["gate"].get("too_little_support", {}),
+            }
+            for r in rounds
+            if r["run"] is not None and r["run"]["gate"] is not None
+        ],
         "final_top1": activations[-1]["held_out"]["top1"] if activations else None,
         "final_map": activations[-1]["held_out"]["map"] if activations else None,
     }

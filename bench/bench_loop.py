@@ -239,6 +239,12 @@ def summary_line(activation: dict[str, Any]) -> str:
             if versus.get("map_difference")
             else ""
         )
+        + (f"; held back {', '.join(gate['held_back'])}" if gate.get("held_back") else "")
+        + (
+            f"; too little support {', '.join(gate['too_little_support'])}"
+            if gate.get("too_little_support")
+            else ""
+        )
         + (
             f"; preview gain/lose/change {p['gain']}/{p['lose']}/{p['change']} of {p['photos']}"
             if (p := activation["preview"])

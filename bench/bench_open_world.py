@@ -56,6 +56,7 @@ from _embeddings import embeddings
 
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 USERS_TAGS = ["dress", "hat", "shoes"]
+NEARLY_EVERY_PHOTO = 0.9  # share of all test photos a tag scores >= 0.5 on: a diverged head
 VARIANTS = ("background", "no_background", "oracle_background")
 TARGETS = {
     "taught_top_right": (">=", 0.95),
@@ -91,19 +92,35 @@ def one_draw(
         started = time.perf_counter()
         head = ow.train(data)
         train_s = time.perf_counter() - started
-        served, day_zero = ow.product_suggestions(models.serve(head, tags), test.x)
+        tagger = models.serve(head, tags)
+        served, day_zero = ow.product_suggestions(tagger, test.x)
+        scores = np.stack([p.scores for p in tagger.predict_embeddings(test.x)])
         common = {"tags": tags, "seed": seed, "variant": variant,
                   "labelled_photos": int(data.judged_rows.sum()),
                   "background_photos": int((~data.judged_rows).sum())}  # fmt: skip
         out.append({**common, "method": "product", "train_s": round(train_s, 2), "epochs": head.epochs_run,
                     "thresholds": [round(float(t), 4) for t in head.thresholds],
                     "out_of_fold_map": head.metrics.get("map"),
-                    **ow.score(served, day_zero, test.classes, tags)})  # fmt: skip
+                    **ow.score(served, day_zero, test.classes, tags),
+                    **half_everywhere(scores, tags)})  # fmt: skip
         started = time.perf_counter()
         baseline = ow.baseline_suggestions(data, test.x, day_zero, seed)
         out.append({**common, "method": "baseline", "train_s": round(time.perf_counter() - started, 2),
                     **ow.score(baseline, day_zero, test.classes, tags)})  # fmt: skip
     return out
+
+
+def half_everywhere(scores: np.ndarray, tags: list[str]) -> dict[str, Any]:
+    """Per tag, the share of all test photos (every kind) the head scores >= 0.5, whatever the
+    threshold; a tag at or above ``NEARLY_EVERY_PHOTO`` of them is the symptom of a diverged
+    calibration (a tag scoring ~1.0 on every photo), which a healthy head of one kind in ten
+    never shows."""
+    shares = {tag: round(float((scores[:, i] >= 0.5).mean()), 4) for i, tag in enumerate(tags)}
+    nearly_everywhere = [tag for tag, share in shares.items() if share >= NEARLY_EVERY_PHOTO]
+    return {
+        "score_at_least_half_share": shares,
+        "tags_at_least_half_on_nearly_every_photo": nearly_everywhere,
+    }
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -132,6 +149,10 @@ def summarise(draws: list[dict[str, Any]]) -> dict[str, Any]:
         figures["train_s"] = spread([d["train_s"] for d in mine])
         figures["draws_with_a_tag_on_every_untaught_photo"] = sum(bool(d["tag_on_every_untaught_photo"])
                                                                   for d in mine)  # fmt: skip
+        if "tags_at_least_half_on_nearly_every_photo" in mine[0]:
+            figures["heads_with_a_tag_at_least_half_on_nearly_every_photo"] = sum(
+                bool(d["tags_at_least_half_on_nearly_every_photo"]) for d in mine
+            )
         figures["meets_targets"] = {m: meets(figures[m], m) for m in TARGETS}
         if vocabulary == "users":  # the same test photos every draw: per kind is meaningful
             for per_kind in ("taught_top_right_per_kind", "untaught_any_community_per_kind"):
@@ -269,6 +290,25 @@ def main() -> int:
             "loadavg_end": [round(v, 2) for v in os.getloadavg()],
         },
         "elapsed_s": round(time.time() - started, 1),
+        "heads_with_a_tag_at_least_half_on_nearly_every_photo": {
+            "threshold_share_of_test_photos": NEARLY_EVERY_PHOTO,
+            "heads": sum(d["method"] == "product" for d in draws),
+            "with_such_a_tag": sum(bool(d.get("tags_at_least_half_on_nearly_every_photo")) for d in draws),
+            "which": [
+                {
+                    k: d[k]
+                    for k in (
+                        "backbone",
+                        "vocabulary",
+                        "variant",
+                        "seed",
+                        "tags_at_least_half_on_nearly_every_photo",
+                    )
+                }
+                for d in draws
+                if d.get("tags_at_least_half_on_nearly_every_photo")
+            ],
+        },
         "summary": summary,
         "draws": draws,
     }
@@ -282,6 +322,11 @@ def main() -> int:
                     line = ", ".join(f"{m} {figures[m]['mean']:.3f} [{figures[m]['min']:.3f}-"
                                      f"{figures[m]['max']:.3f}]" for m in TARGETS)  # fmt: skip
                     print(f"{backbone} {vocabulary} {variant} {method}: {line}")
+    degenerate = result["heads_with_a_tag_at_least_half_on_nearly_every_photo"]
+    print(
+        f"product heads with a tag scoring >= 0.5 on >= {NEARLY_EVERY_PHOTO:.0%} of test photos: "
+        f"{degenerate['with_such_a_tag']} of {degenerate['heads']}"
+    )
     print(f"wrote {args.out} and {args.plot}")
     return 0
 
