@@ -35,7 +35,8 @@ class Verdict:
     accepted: bool
     reason: str
     numbers: dict[str, Any]
-    # New tags that did not prove themselves: trained, judged, left out of the published head.
+    # Tags that did not prove themselves: trained, judged, left out of the published head (a
+    # rejected candidate's too, so activating it by hand cannot put them live).
     held_back: tuple[str, ...] = ()
 
 
@@ -141,20 +142,19 @@ def judge(
     notes = _notes(held, short, min_map)
     if comparison is None:
         numbers["compared_with_active"] = False
+        pooled = f"mAP {overall} over {len(judged)} tags"
         if overall.low < min_map:
             return Verdict(
                 False,
-                f"mAP {overall} does not reach the minimum {min_map:.3f} by its lower bound{notes}",
+                f"{pooled} does not reach the minimum {min_map:.3f} by its lower bound{notes}",
                 numbers,
+                held_back,
             )
         if not proven:
-            reason = f"mAP {overall}, but no tag reaches the minimum {min_map:.3f} on its own{notes}"
-            return Verdict(False, reason, numbers)
+            reason = f"{pooled}, but no tag reaches the minimum {min_map:.3f} on its own{notes}"
+            return Verdict(False, reason, numbers, held_back)
         return Verdict(
-            True,
-            f"mAP {overall} reaches the minimum {min_map:.3f} by its lower bound{notes}",
-            numbers,
-            held_back,
+            True, f"{pooled} reaches the minimum {min_map:.3f} by its lower bound{notes}", numbers, held_back
         )
     rows, ours, theirs = comparison
     assert active_scores is not None
@@ -177,8 +177,10 @@ def judge(
             False,
             f"mAP {candidate_shared:.3f} vs the active model's {active_shared:.3f} {where}: "
             f"difference {difference} is worse"
-            + (f" by more than {tolerance:.3f}" if difference.value < -tolerance else ", significantly"),
+            + (f" by more than {tolerance:.3f}" if difference.value < -tolerance else ", significantly")
+            + notes,
             numbers,
+            held_back,
         )
     return Verdict(
         True,

@@ -136,3 +136,16 @@ def test_with_too_few_new_photos_to_compare_the_candidate_is_judged_on_its_own()
 
     assert verdict.accepted and verdict.numbers["compared_with_active"] is False
     assert "by its lower bound" in verdict.reason
+
+
+def test_a_rejected_candidate_names_the_tags_it_holds_back_so_activating_it_by_hand_leaves_them_out() -> None:
+    labels, good = two_tags(20)
+    bad = good.copy()
+    bad[:, 0] = 1 - good[:, 0]  # worse than the active model on "a"
+    bad[:, 1] = np.random.default_rng(0).permutation(good[:, 1])  # and "b" learnt nothing
+
+    verdict = judge(labels=labels, tags=["a", "b"], candidate_scores=bad, active_scores=good[:, :1],
+                    active_tags=["a"], **{**RULES, "min_map": 0.8})  # fmt: skip
+
+    assert not verdict.accepted and "is worse" in verdict.reason
+    assert verdict.held_back == ("b",) and "held back" in verdict.reason
