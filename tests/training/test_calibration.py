@@ -48,3 +48,15 @@ def test_a_tag_with_only_positives_keeps_the_heads_own_scale() -> None:
     z = np.array([[1.0], [2.0], [3.0]])
     scale, shift = platt_scaling(z, np.ones((3, 1)), np.ones((3, 1)))
     assert (scale, shift) == (np.ones(1), np.zeros(1))
+
+
+def test_logits_that_run_against_the_labels_keep_the_smallest_slope_and_the_base_rate() -> None:
+    rng = np.random.default_rng(2)
+    labels = (rng.random(400) < 0.3).astype(float)
+    z = np.where(labels == 1, -2.0, 2.0) + rng.normal(0, 1, 400)  # the head ranks them backwards
+
+    (a,), (b,) = platt_scaling(z[:, None], labels[:, None], np.ones((400, 1)))
+
+    p = 1 / (1 + np.exp(-(a * z + b)))
+    assert a == PLATT_MIN_SCALE  # never reverses the ranking
+    assert abs(p.mean() - labels.mean()) < 0.05  # and says "as often as the tag is right"
