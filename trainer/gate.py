@@ -13,9 +13,10 @@ Rule (documented in docs/architecture.md):
   trained on, by mAP on the shared tags (paired bootstrap of the difference). The candidate
   passes if the difference is at least ``-tolerance`` and it is not significantly worse (the
   difference's upper bound is not below 0).
-- A tag the active model does not know (every tag, for a first model) is judged on its own: it
-  joins the published vocabulary only if its AP reaches ``min_map`` by its own interval's lower
-  bound. The others are held back, named with their figures, and taught again by the next run:
+- A tag a trained active model does not serve (every tag, for a first model or against day
+  zero) is judged on its own: it joins the published vocabulary only if its AP reaches
+  ``min_map`` by its own interval's lower bound. The others, and such tags with too little
+  support, are held back, named with their figures, and taught again by the next run:
   one tag people have not yet taught well enough neither blocks the tags that are ready nor
   reaches the site early. A candidate with no tag left to publish is rejected.
 """
@@ -133,10 +134,12 @@ def judge(
     overall = bootstrap_map(labels[:, judged], candidate_scores[:, judged], resamples=resamples)
     numbers |= {"candidate_map": overall.to_dict(), "min_map": min_map, "tolerance": tolerance}
     comparison = _comparable(labels, tags, judged, active_scores, active_tags, unseen_by_active, min_support)
-    compared = [] if comparison is None else comparison[1]
-    on_their_own = [i for i in judged if i not in set(compared)]
+    # Tags a trained active model serves are never held back: their fate is the comparison, or,
+    # with too few new photos to compare them, the pooled figure.
+    known = set(active_tags) if active_scores is not None else set()
+    on_their_own = [i for i in judged if tags[i] not in known]
     proven, held = _judged_alone(labels, tags, candidate_scores, on_their_own, min_map, resamples)
-    held_back = tuple([*held, *short])
+    held_back = tuple([*held, *(tag for tag in short if tag not in known)])
     numbers["judged_alone"] = {tag: iv.to_dict() for tag, iv in (proven | held).items()}
     numbers["held_back"] = {tag: iv.to_dict() for tag, iv in held.items()}  # short ones: too_little_support
     notes = _notes(held, short, min_map)
@@ -150,7 +153,7 @@ def judge(
                 numbers,
                 held_back,
             )
-        if not proven:
+        if all(tags[i] in held for i in judged):
             reason = f"{pooled}, but no tag reaches the minimum {min_map:.3f} on its own{notes}"
             return Verdict(False, reason, numbers, held_back)
         return Verdict(

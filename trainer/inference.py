@@ -109,6 +109,12 @@ class Tagger:
         # Embeddings are stored under this: a fine-tuned backbone's are kept apart from the original's.
         self.backbone_id = manifest.embedding_space
         self.tags: list[str] = list(manifest.tags)
+        # Every tag the community taught, the ones the gate held back included: day zero never
+        # suggests those (the community decides them, once they prove themselves).
+        gate = manifest.gate or {}
+        untried = [name for key in ("held_back", "too_little_support")
+                   if isinstance(names := gate.get(key), dict) for name in names]  # fmt: skip
+        self.taught: frozenset[str] = frozenset([*self.tags, *untried])
         self.thresholds = np.asarray(manifest.thresholds, dtype=np.float32)
         self.preprocessing = manifest.preprocessing
         self.transform = build_transform(self.preprocessing)
@@ -230,7 +236,7 @@ class Tagger:
         if own or self.fallback is None or prediction.fallback_scores is None:
             return own[:max_tags]
         fallback = self.fallback
-        skip = {*self.tags, *suppressed}
+        skip = {*self.taught, *suppressed}
         return passing(prediction.fallback_scores, fallback.thresholds, fallback.tags, fallback.version,
                        skip=skip)[:max_tags]  # fmt: skip
 

@@ -4,8 +4,10 @@ A switch is under way while ``TAGGER_BACKBONE`` names a backbone the active mode
 on. Nothing is flipped by hand; each step follows from the state in the database and the volume:
 
 1. The active model keeps tagging uploads and serving suggestions on its own backbone.
-2. A day-zero bundle of the new backbone is published as the next version (``ensure_day_zero``):
-   the fallback of the heads trained on it, and the model that computes its embeddings.
+2. The trainer publishes a day-zero bundle of the new backbone as the next version
+   (``ensure_day_zero``, at its start and on its sweep; it alone numbers versions, so a
+   candidate's number never collides with it): the fallback of the heads trained on it, and the
+   model that computes its embeddings.
 3. Tagging workers embed every tagged photo with the new backbone in the background, a batch per
    task (``embed_next``, task ``tagging.embed_for_switch``), yielding to photos waiting to be
    tagged. The backlog is in ``/api/system/`` and on the staff dashboard (``status``).
@@ -22,9 +24,9 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 from django.core.cache import cache
+from django.db import IntegrityError
 
 from api import volume
 from api.celery import app
@@ -43,7 +45,7 @@ log = logging.getLogger(__name__)
 # switch until the sweep sends another.
 EMBED_FOR_SWITCH = "api.tagging.tasks.embed_for_switch"
 CHAIN_KEY = "tagging:switch-embedding"
-CHAIN_SECONDS = 300
+CHAIN_SECONDS = 1800  # longer than a queued task waits behind a long re-tag
 _CURSOR_KEY = "tagging:switch-cursor:{}"
 _taggers: dict[int, Tagger] = {}
 
@@ -133,23 +135,41 @@ def ensure_day_zero(backbone: str) -> int:
     return version
 
 
+def prepare_or_log() -> None:
+    """The trainer's part (at its start and on its sweep): the target's day-zero bundle, so the
+    workers can embed. A volume that cannot be written is logged, never raised into the sweep."""
+    pair = switching()
+    if pair is None:
+        return
+    try:
+        ensure_day_zero(pair[1])
+    except Exception:
+        log.warning("could not publish the day-zero model of %s", pair[1], exc_info=True)
+
+
 @dataclass(frozen=True)
 class Step:
     embedded: int  # photos embedded by this step
-    more: bool  # whether photos are still missing the new embedding
-    yielded: bool = False  # nothing done: uploads were waiting to be tagged
+    more: bool  # whether this pass over the library has photos left
+    wait: float = 0  # seconds before the next step (uploads waiting, no day-zero bundle yet)
 
 
 def embed_next(*, batch: int) -> Step:
-    """Embeds the next ``batch`` tagged photos that lack the target backbone's embedding. Photos
-    waiting to be tagged go first: then this does nothing and says so. A photo that cannot be read
-    is passed over (the cursor moves on) and retried on the next pass."""
+    """Embeds the next ``batch`` tagged photos that lack the target backbone's embedding, in one
+    pass over the library by photo id (a cursor in the cache). Photos waiting to be tagged go
+    first: then this does nothing and says to wait. A photo that cannot be read, or is deleted
+    meanwhile, is passed over; the pass ends at the last photo, and the sweep starts the next
+    one while photos are still missing, so a broken photo costs one decode per sweep, not a loop.
+    The day-zero bundle of the target is published by the trainer (it alone numbers versions)."""
     pair = switching()
     if pair is None:
         return Step(0, more=False)
     if services.work_waiting(active_version=services.active_version()):
-        return Step(0, more=True, yielded=True)
+        return Step(0, more=True, wait=5)
     target = pair[1]
+    day_zero = bundle.day_zero_for(volume.models_dir(), target)
+    if day_zero is None:
+        return Step(0, more=True, wait=30)
     cursor_key = _CURSOR_KEY.format(target)
     after = int(cache.get(cursor_key) or 0)
     missing = list(
@@ -158,24 +178,33 @@ def embed_next(*, batch: int) -> Step:
         .order_by("pk")
         .only("pk", "content_hash", "file_ext")[:batch]
     )
-    vectors: dict[int, np.ndarray] = {}
-    if missing:
-        from trainer.inference import Prediction
-
-        tagger = _tagger(ensure_day_zero(target))
-        results = tagger.predict_sources([volume.original_path(p.content_hash, p.file_ext) for p in missing])
-        vectors = {
-            photo.pk: result.embedding
-            for photo, result in zip(missing, results, strict=True)
-            if isinstance(result, Prediction)
-        }
-        services.store_embeddings(vectors=vectors, backbone=target)
+    stored = _embed(missing, day_zero, target) if missing else 0
     full = len(missing) == batch
     cache.set(cursor_key, missing[-1].pk if full else 0, timeout=None)
-    remaining = (
-        Photo.objects.filter(status=TaggingStatus.TAGGED).exclude(embeddings__backbone=target).exists()
-    )
-    return Step(len(vectors), more=remaining)
+    return Step(stored, more=full)
+
+
+def _embed(photos: list[Photo], version: int, target: str) -> int:
+    from api.tagging.worker import share_of_the_cores
+    from trainer.inference import Prediction
+
+    tagger = _tagger(version)
+    with share_of_the_cores(tagger):
+        results = tagger.predict_sources([volume.original_path(p.content_hash, p.file_ext) for p in photos])
+    vectors = {
+        photo.pk: result.embedding
+        for photo, result in zip(photos, results, strict=True)
+        if isinstance(result, Prediction)
+    }
+    # Photos deleted while their embedding was computed would fail the whole batch's upsert.
+    alive = set(Photo.objects.filter(pk__in=list(vectors)).values_list("pk", flat=True))
+    vectors = {pk: vector for pk, vector in vectors.items() if pk in alive}
+    try:
+        services.store_embeddings(vectors=vectors, backbone=target)
+    except IntegrityError:  # one went in the last instant: the next pass embeds the others
+        log.info("a photo was deleted while the switch embedded its batch; the next pass retries")
+        return 0
+    return len(vectors)
 
 
 def request_embedding(*, countdown: float = 0, chained: bool = False) -> bool:

@@ -235,7 +235,7 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
         PhotoTag.objects.bulk_update(rescored, ["score", "model_version", "updated_at"])
         store_embeddings(vectors={r.photo_id: r.embedding for r in results}, backbone=backbone)
         # In the same transaction as "tagged", so whoever sees the tags also sees the flag.
-        flag_near_duplicates(photo_ids=[r.photo_id for r in results])
+        flag_near_duplicates(photo_ids=[r.photo_id for r in results], backbone=backbone)
         Photo.objects.filter(pk__in=mine).update(
             status=TaggingStatus.TAGGED, status_reason="", model_version=version, tagged_at=now,
             claimed_at=None, claimed_by="",

@@ -99,12 +99,14 @@ def similar_photos(*, viewer: User, photo: Photo, limit: int = 12) -> list[Photo
     return wanted
 
 
-def flag_near_duplicates(*, photo_ids: Iterable[int]) -> dict[int, int]:
+def flag_near_duplicates(*, photo_ids: Iterable[int], backbone: str) -> dict[int, int]:
     """Links each photo to an earlier photo of the same owner that is nearly identical (cosine at
     least ``NEAR_DUPLICATE_COSINE``: a re-save, a resize, a burst shot), so the owner can keep
     one. Byte-identical files never get this far: the upload refuses them. Returns the links."""
     photo_ids = list(photo_ids)
-    fresh = PhotoEmbedding.objects.filter(photo_id__in=photo_ids).values_list(
+    # In the space just written: a photo's embeddings in other spaces (a backbone switch, an old
+    # fine-tuned version) are not what the serving model sees.
+    fresh = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone).values_list(
         "photo_id", "photo__owner_id", "backbone", "dim"
     )
     by_owner: dict[tuple[int, str, int], list[int]] = defaultdict(list)

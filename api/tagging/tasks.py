@@ -33,7 +33,7 @@ def embed_for_switch() -> int:
 
     step = backbone_switch.embed_next(batch=settings.TAGGER_SWITCH_BATCH)
     if step.more:
-        backbone_switch.request_embedding(countdown=5 if step.yielded else 0, chained=True)
+        backbone_switch.request_embedding(countdown=step.wait, chained=True)
     else:
         backbone_switch.chain_done()
     return step.embedded

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,16 +84,23 @@ def tag_until_done(*, worker: str, runtime: ModelRuntime) -> int:
     In a pool of several processes each runs one such loop with its share of the cores."""
     tagger = runtime.current()
     processes = pool_processes()
-    previous = torch.get_num_threads()
-    # An operator's OMP_NUM_THREADS wins.
-    if tagger.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(torch_threads(cores=usable_cores(), processes=processes))
-    try:
+    with share_of_the_cores(tagger):
         total = _tag_loop(worker=worker, runtime=runtime, processes=processes)
-    finally:
-        torch.set_num_threads(previous)
     heartbeat(worker=worker, runtime=runtime, tagged=0)
     return total
+
+
+@contextlib.contextmanager
+def share_of_the_cores(tagger: Tagger) -> Iterator[None]:
+    """Torch threads for this pool process's share of the CPU cores while the block runs (an
+    operator's OMP_NUM_THREADS wins; a GPU needs none)."""
+    previous = torch.get_num_threads()
+    if tagger.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(torch_threads(cores=usable_cores(), processes=pool_processes()))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 from celery.signals import celeryd_init, worker_process_init, worker_ready
 
 from api.celery import served_queues
+from api.tagging import backbone_switch
 from api.tagging.pool import pool_processes
 from api.training import runs
 
@@ -25,6 +26,8 @@ def remember_training_queue(options: dict[str, Any] | None = None, **_: Any) -> 
 def recover_training(**_: Any) -> None:
     if _serves_training:
         runs.fail_interrupted_runs()
+        # A site restarted with TAGGER_BACKBONE naming another backbone: the switch starts now.
+        backbone_switch.prepare_or_log()
 
 
 @worker_process_init.connect

@@ -7,6 +7,7 @@ import logging
 
 from celery import shared_task
 
+from api.tagging import backbone_switch
 from api.training import registry, runs
 
 log = logging.getLogger(__name__)
@@ -38,4 +39,5 @@ def sweep_runs() -> int:
     logged and must not keep dead runs alive."""
     failed = runs.fail_silent_runs()
     registry.sync_versions_or_log()
+    backbone_switch.prepare_or_log()
     return failed

@@ -14,7 +14,13 @@ CAT_CLASSES = {"tabby", "tiger_cat", "persian_cat", "siamese_cat", "egyptian_cat
 
 
 def publish_head(
-    models_dir: Path, version: int, tags: list[str], bias: list[float], *, fallback_version: int | None = None
+    models_dir: Path,
+    version: int,
+    tags: list[str],
+    bias: list[float],
+    *,
+    fallback_version: int | None = None,
+    gate: dict[str, object] | None = None,
 ) -> None:
     """A trained-style bundle: a sigmoid head whose biases decide the scores, with the day-zero
     version it falls back on, if any."""
@@ -28,5 +34,6 @@ def publish_head(
         thresholds=[0.5] * len(tags),
         parent_version=0,
         fallback_version=fallback_version,
+        gate=gate,
     )
     bundle.publish(models_dir, manifest, head={"weight": weight, "bias": torch.tensor(bias)})

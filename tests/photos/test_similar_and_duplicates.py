@@ -120,7 +120,7 @@ def test_an_upload_nearly_identical_to_an_earlier_one_of_the_same_owner_is_linke
     other_owners = photo_with_embedding(bob, [1, 0.2, 0, 0.01])
     resaved = photo_with_embedding(alice, [1, 0.21, 0.01, 0])
     look_alike = photo_with_embedding(alice, [1, 0.9, 0.5, 0])
-    links = flag_near_duplicates(photo_ids=[other_owners.pk, resaved.pk, look_alike.pk])
+    links = flag_near_duplicates(photo_ids=[other_owners.pk, resaved.pk, look_alike.pk], backbone="test-net")
     assert links == {resaved.pk: first.pk}
     resaved.refresh_from_db()
     other_owners.refresh_from_db()
@@ -131,13 +131,13 @@ def test_an_upload_nearly_identical_to_an_earlier_one_of_the_same_owner_is_linke
 def test_the_earlier_photo_is_never_flagged_as_a_copy_of_the_later_one(alice: User) -> None:
     first = photo_with_embedding(alice, [1, 0, 0, 0])
     second = photo_with_embedding(alice, [1, 0, 0, 0.001])
-    assert flag_near_duplicates(photo_ids=[first.pk, second.pk]) == {second.pk: first.pk}
+    assert flag_near_duplicates(photo_ids=[first.pk, second.pk], backbone="test-net") == {second.pk: first.pk}
 
 
 def test_the_owner_sees_the_near_duplicate_notice_and_others_do_not(alice: User, bob: User) -> None:
     first = photo_with_embedding(alice, [1, 0, 0, 0])
     copy = photo_with_embedding(alice, [1, 0.01, 0, 0])
-    flag_near_duplicates(photo_ids=[copy.pk])
+    flag_near_duplicates(photo_ids=[copy.pk], backbone="test-net")
     owner = Client()
     owner.force_login(alice)
     assert f'nearly identical to <a href="/p/{first.pk}/">' in owner.get(f"/p/{copy.pk}/").content.decode()

@@ -50,7 +50,7 @@ def test_photos_waiting_to_be_tagged_go_before_the_switch(site_on_lite0: list[Ph
 
     step = backbone_switch.embed_next(batch=8)
 
-    assert step.yielded and step.more and step.embedded == 0
+    assert step.wait > 0 and step.more and step.embedded == 0
     assert not PhotoEmbedding.objects.filter(backbone=NEW).exists()
 
 
@@ -60,20 +60,46 @@ def test_an_unreadable_photo_is_passed_over_and_training_moves_when_coverage_all
     first, broken, *rest = site_on_lite0
     volume.original_path(broken.content_hash, broken.file_ext).write_bytes(b"not a photo")
     assert backbone_switch.training_backbone() == "efficientnet_lite0"  # nothing embedded yet
+    assert backbone_switch.embed_next(batch=2).wait > 0  # the trainer has not published day zero yet
 
-    step = backbone_switch.embed_next(batch=2)  # the first and the broken one
+    day_zero = backbone_switch.ensure_day_zero(NEW)  # the trainer's part
 
-    assert step.embedded == 1 and step.more
-    day_zero = backbone_switch.ensure_day_zero(NEW)
     assert day_zero == 1 and bundle.read_manifest(shared_fs / "models", day_zero).embedding_space == NEW
     assert bundle.current_version(shared_fs / "models") == 0  # the serving model is untouched
-
-    step = backbone_switch.embed_next(batch=2)  # the cursor moved on past the broken photo
-
-    assert step.embedded == 2 and step.more  # the broken one still lacks its embedding
+    assert backbone_switch.embed_next(batch=2) == backbone_switch.Step(1, more=True)  # first, broken
+    assert backbone_switch.embed_next(batch=2) == backbone_switch.Step(2, more=True)  # the rest
+    assert backbone_switch.embed_next(batch=2) == backbone_switch.Step(0, more=False)  # the pass ends
     status = backbone_switch.status()
     assert status is not None and (status.embedded, status.backlog, status.coverage) == (3, 1, 0.75)
     embedded = set(PhotoEmbedding.objects.filter(backbone=NEW).values_list("photo_id", flat=True))
     assert embedded == {first.pk, *(p.pk for p in rest)}
     assert PhotoEmbedding.objects.filter(backbone="efficientnet_lite0").count() == 0  # nothing else touched
     assert backbone_switch.training_backbone() == NEW
+    # The sweep's next pass tries the broken photo once more, and ends: no loop over it.
+    assert backbone_switch.embed_next(batch=2) == backbone_switch.Step(0, more=False)
+
+
+def test_a_photo_deleted_while_its_batch_is_embedded_costs_the_others_nothing(
+    site_on_lite0: list[Photo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backbone_switch.ensure_day_zero(NEW)
+    gone = site_on_lite0[1]
+    real = backbone_switch._tagger
+
+    def deleting_meanwhile(version: int) -> Any:
+        tagger = real(version)
+
+        class Deleting:
+            device = tagger.device
+
+            def predict_sources(self, files: list[Path]) -> list[Any]:
+                results = tagger.predict_sources(files)
+                Photo.objects.filter(pk=gone.pk).delete()  # the owner deletes it mid-batch
+                return results
+
+        return Deleting()
+
+    monkeypatch.setattr(backbone_switch, "_tagger", deleting_meanwhile)
+
+    assert backbone_switch.embed_next(batch=8) == backbone_switch.Step(3, more=False)
+    assert PhotoEmbedding.objects.filter(backbone=NEW).count() == 3

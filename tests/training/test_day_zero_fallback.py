@@ -23,6 +23,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ensure_active_model(folder)
     publish_head(folder, 1, TAUGHT, [-6.0, -6.0], fallback_version=0)  # sure of nothing
     publish_head(folder, 2, TAUGHT, [-6.0, -6.0])  # names no fallback
+    # Taught espresso and tiger_cat too, but the gate held them back (a weak AP, too few photos).
+    held = {"held_back": {"espresso": {"value": 0.3}}, "too_little_support": {"tiger_cat": 2}}
+    publish_head(folder, 3, TAUGHT, [-6.0, -6.0], fallback_version=0, gate={"accepted": True, **held})
     return folder
 
 
@@ -64,6 +67,19 @@ def test_where_the_community_is_unsure_day_zero_fills_in_without_taught_or_suppr
     ]
     assert [s.tag for s in community.suggestions(unsure, 5, suppressed={"tiger_cat"})] == ["espresso"]
     assert [s.tag for s in community.suggestions(unsure, 1)] == ["espresso"]
+
+
+def test_day_zero_leaves_out_the_tags_the_gate_held_back_as_well_as_the_published_ones(
+    models: Path, day_zero: Tagger
+) -> None:
+    unsure = prediction(day_zero, {}, DAY_ZERO_SAYS)
+    held = Tagger.load(models, 3, device="cpu")
+
+    assert [s.tag for s in Tagger.load(models, 1, device="cpu").suggestions(unsure, 5)] == [
+        "espresso",
+        "tiger_cat",
+    ]
+    assert held.suggestions(unsure, 5) == []
 
 
 def test_people_suppress_day_zero_tags_never_the_community_s_own(day_zero: Tagger, community: Tagger) -> None:

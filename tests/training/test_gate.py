@@ -149,3 +149,17 @@ def test_a_rejected_candidate_names_the_tags_it_holds_back_so_activating_it_by_h
 
     assert not verdict.accepted and "is worse" in verdict.reason
     assert verdict.held_back == ("b",) and "held back" in verdict.reason
+
+
+def test_a_tag_the_active_model_serves_is_never_held_back_for_lack_of_new_photos() -> None:
+    labels, scores = two_tags(20)
+    unseen = np.zeros(40, dtype=bool)
+    unseen[:20] = True  # only photos of "a" were labelled since the active model was trained
+    noisy = scores.copy()
+    noisy[:, 1] = np.random.default_rng(0).permutation(scores[:, 1])
+
+    verdict = judge(labels=labels, tags=["a", "b"], candidate_scores=noisy, active_scores=scores,
+                    active_tags=["a", "b"], unseen_by_active=unseen, **{**RULES, "min_map": 0.9})  # fmt: skip
+
+    assert verdict.numbers["compared_with_active"] is True and verdict.numbers["shared_tags"] == 1
+    assert verdict.held_back == ()

@@ -21,10 +21,11 @@ def copy_back(apps: Any, schema_editor: Any) -> None:
     old = apps.get_model("tagging", "PhotoEmbedding")._meta.db_table
     new = apps.get_model("tagging", "BackboneEmbedding")._meta.db_table
     columns = "photo_id, backbone, dim, vector, updated_at"
-    # One per photo on the way back: the most recently written.
+    # One per photo on the way back: the most recently written (the latest row on a tie). A site
+    # that rolls back mid-switch keeps whichever space it wrote last; re-tagging refills the rest.
     schema_editor.execute(
-        f"INSERT INTO {old} ({columns}) SELECT {columns} FROM {new} n WHERE n.updated_at = "
-        f"(SELECT MAX(m.updated_at) FROM {new} m WHERE m.photo_id = n.photo_id)"
+        f"INSERT INTO {old} ({columns}) SELECT {columns} FROM {new} n WHERE n.id = "
+        f"(SELECT m.id FROM {new} m WHERE m.photo_id = n.photo_id ORDER BY m.updated_at DESC, m.id DESC LIMIT 1)"
     )
 
 
