@@ -36,8 +36,8 @@ class Verdict:
     accepted: bool
     reason: str
     numbers: dict[str, Any]
-    # Tags that did not prove themselves: trained, judged, left out of the published head (a
-    # rejected candidate's too, so activating it by hand cannot put them live).
+    # Tags that did not prove themselves: trained, judged, named; an accepted candidate is
+    # published without them (a rejected one keeps them: activating it by hand overrides the gate).
     held_back: tuple[str, ...] = ()
 
 

@@ -89,7 +89,9 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
     else:
         verdict = _gate(data, np.flatnonzero(data.judged), head.validation_scores, backbone)
     report.phase("publishing", 0.93)
-    published, tags = head.without(data.tags, verdict.held_back)
+    # An accepted candidate goes live without the tags the gate held back. A rejected one keeps
+    # every tag it trained (it may have none left): activating it by hand overrides the gate.
+    published, tags = head.without(data.tags, verdict.held_back) if verdict.accepted else (head, data.tags)
     manifest = _publish(run, data, published, tags, verdict, backbone, tuned.body_state if tuned else None)
     report.phase("previewing the library", 0.95)
     previewed = preview(manifest.version).to_dict()
