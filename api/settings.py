@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "api.tags",
     "api.tagging",
     "api.training",
+    "api.albums",
     "web",
 ]
 

@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from api.accounts import views as accounts
+from api.albums import views as albums
 from api.photos import views as photos
 from api.tagging import views as tagging
 from api.tags import views as tags
@@ -12,6 +13,7 @@ from api.training import views as training
 
 router = DefaultRouter(trailing_slash=True)
 router.register("photos", photos.PhotoViewSet, basename="photo")
+router.register("albums", albums.AlbumViewSet, basename="album")
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("auth/register/", accounts.RegisterView.as_view(), name="register"),

@@ -34,9 +34,13 @@ class DuplicatePhoto(PhotoRejected):
         self.existing = existing
 
 
-def clean_caption(caption: str) -> str:
+def without_control_characters(text: str) -> str:
     # Control characters break layouts and logs; newlines and tabs are fine in a caption.
-    cleaned = "".join(ch for ch in caption if ch in "\n\t" or ch.isprintable()).strip()
+    return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+
+
+def clean_caption(caption: str) -> str:
+    cleaned = without_control_characters(caption)
     if len(cleaned) > CAPTION_MAX_LENGTH:
         raise PhotoRejected(
             f"The caption is {len(cleaned)} characters long; the limit is {CAPTION_MAX_LENGTH}."

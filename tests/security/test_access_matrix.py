@@ -36,6 +36,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from api.accounts.services import token_for
+from api.albums.models import Album, AlbumMember, AlbumPhoto
 from api.photos.models import Photo
 from api.photos.services import upload_photo
 from api.tagging.models import PhotoEmbedding
@@ -58,6 +59,10 @@ class World:
     photos: dict[str, Photo]
     run: TrainingRun
     version: ModelVersion
+    # One album of the owner's per visibility, each holding all three photos.
+    albums: dict[str, Album] = field(default_factory=dict)
+    # A photo of each signed-in person's own, in no album, to add to one.
+    spare: dict[str, Photo] = field(default_factory=dict)
 
     def markers(self, visibility: str) -> list[str]:
         """Text that would show that a person saw something of this photo."""
@@ -107,12 +112,27 @@ def build_world(make_user: Callable[..., User]) -> World:
         token_for(person)  # made now, so a later token request writes nothing new
     run = TrainingRun.objects.create(trigger=TrainingRun.Trigger.API, status=TrainingRun.Status.FAILED)
     version = ModelVersion.objects.create(version=7, backbone="test")
-    return World({"anonymous": None, "owner": owner, "user": user, "staff": staff}, photos, run, version)
+    albums = {}
+    for visibility in VISIBILITIES:
+        album = Album.objects.create(
+            owner=owner, title=f"album-{visibility}-only-its-viewers-see", visibility=visibility
+        )
+        for position, photo in enumerate(photos.values()):
+            AlbumPhoto.objects.create(album=album, photo=photo, position=position, added_by=owner)
+        albums[visibility] = album
+    people = {"anonymous": None, "owner": owner, "user": user, "staff": staff}
+    signed_in = [("owner", owner), ("user", user), ("staff", staff)]
+    spare = {actor: upload_photo(owner=person, data=image_bytes(color=(n * 60, 7, 7)), visibility="private")
+             for n, (actor, person) in enumerate(signed_in)}  # fmt: skip
+    return World(people, photos, run, version, albums, spare)
 
 
 def snapshot() -> tuple[Any, ...]:
     """Everything a request in the matrix could change."""
     return (
+        tuple(Album.objects.order_by("pk").values_list("pk", "title", "visibility", "cover")),
+        tuple(AlbumPhoto.objects.order_by("pk").values_list("pk", "photo", "position")),
+        tuple(AlbumMember.objects.order_by("pk").values_list("pk", "user", "role")),
         tuple(Photo.objects.order_by("pk").values_list("pk", "caption", "visibility", "show_location")),
         tuple(PhotoTag.objects.order_by("pk").values_list("pk", "state")),
         tuple(TagVote.objects.order_by("pk").values_list("pk", "value")),
@@ -214,6 +234,17 @@ def photo_url(template: str, share_param: str = "") -> Callable[[Cell], str]:
     )
 
 
+def album_url(template: str) -> Callable[[Cell], str]:
+    """A URL of the album of the cell's visibility (``{id}``), with the album's own share token
+    when the cell carries one: a photo's token never opens an album, nor an album's a photo."""
+
+    def build(cell: Cell) -> str:
+        album = cell.world.albums[vis(cell)]
+        return template.format(id=album.pk) + (f"?share={album.share_token}" if cell.token else "")
+
+    return build
+
+
 def fixed(path: str) -> Callable[[Cell], str]:
     return lambda cell: path
 
@@ -228,6 +259,12 @@ def help_answer_url(answer: str) -> Callable[[Cell], str]:
     return build
 
 
+def new_photo_of(cell: Cell) -> int:
+    """A photo of the requester's own (none for the anonymous), not yet in any album."""
+    spare = cell.world.spare.get(cell.actor)
+    return 999_999 if spare is None else spare.pk
+
+
 def new_image(cell: Cell) -> dict[str, Any]:
     file = io.BytesIO(image_bytes(color=(ACTORS.index(cell.actor) * 50, 99, 1)))
     file.name = "new.jpg"
@@ -235,6 +272,66 @@ def new_image(cell: Cell) -> dict[str, Any]:
 
 
 ROWS: list[Row] = [
+    # ---- the API, albums (the cell's visibility is the album's; each holds all three photos)
+    Row("album-list", "GET", ANYONE, fixed("/api/albums/")),
+    Row("album-list", "POST", SIGNED_IN, fixed("/api/albums/"), lambda c: {"title": "new"}, writes=True),
+    Row("album-detail", "GET", VIEWER, album_url("/api/albums/{id}/"), token="album"),
+    Row(
+        "album-detail",
+        "PATCH",
+        OWNER,
+        album_url("/api/albums/{id}/"),
+        lambda c: {"title": "x"},
+        writes=True,
+        token="album",
+    ),
+    Row("album-detail", "DELETE", OWNER, album_url("/api/albums/{id}/"), writes=True, token="album"),
+    Row("album-photos", "GET", VIEWER, album_url("/api/albums/{id}/photos/"), token="album"),
+    Row(
+        "album-photos",
+        "PATCH",
+        OWNER,
+        album_url("/api/albums/{id}/photos/"),
+        lambda c: {"photos": [c.world.photos["private"].pk]},
+        writes=True,
+        token="album",
+    ),
+    Row(
+        "album-photos",
+        "DELETE",
+        OWNER,
+        album_url("/api/albums/{id}/photos/"),
+        lambda c: {"photos": [c.world.photos["public"].pk]},
+        writes=True,
+        token="album",
+    ),
+    Row(
+        "album-photos",
+        "POST",
+        OWNER,
+        album_url("/api/albums/{id}/photos/"),
+        lambda c: {"photos": [new_photo_of(c)]},
+        writes=True,
+        token="album",
+    ),
+    Row("album-members", "GET", OWNER, album_url("/api/albums/{id}/members/"), token="album"),
+    Row(
+        "album-members",
+        "POST",
+        OWNER,
+        album_url("/api/albums/{id}/members/"),
+        lambda c: {"username": "user"},
+        writes=True,
+        token="album",
+    ),
+    Row(
+        "album-members",
+        "DELETE",
+        OWNER,
+        album_url("/api/albums/{id}/members/"),
+        lambda c: {"username": "nobody-here"},
+        token="album",
+    ),
     # ---- the API, one photo
     Row("photo-detail", "GET", VIEWER, lambda c: f"/api/photos/{pk(c)}/{q(c, 'share')}", token="share"),
     Row(
@@ -470,12 +567,17 @@ def refused(response: Any) -> bool:
     return response.status_code in (301, 302) and "/login/" in response.get("Location", "")
 
 
-def forbidden_markers(cell: Cell) -> list[str]:
+def forbidden_markers(cell: Cell, row: Row | None = None) -> list[str]:
     found: list[str] = []
+    album_link = row is not None and row.token == "album"
     for visibility in VISIBILITIES:
         token = cell.token and cell.photo is not None and cell.photo.visibility == visibility
-        if not VIEWER(cell.actor, visibility, token):
+        # An album never widens who may see a photo: its link opens none of the photos in it.
+        if not VIEWER(cell.actor, visibility, token and not album_link):
             found += cell.world.markers(visibility)
+        album = cell.world.albums[visibility]
+        if not VIEWER(cell.actor, visibility, token and album_link):
+            found += [album.title, album.share_token]
     if cell.actor != "owner":
         found += [f"{latitude:.5f}"[:-1] for latitude in LATITUDES.values()]
     return found
@@ -516,7 +618,7 @@ def run_cell(row: Row, cell: Cell) -> list[str]:
             elif not expected and not refused(response) and not row.writes:
                 problems.append(f"{where}: answered {response.status_code} but should be refused")
             url = row.url(cell)
-            for marker in forbidden_markers(cell):
+            for marker in forbidden_markers(cell, row):
                 # What the person typed (a tag in /t/<name>/) may be echoed back; that is no leak.
                 if marker in body and marker not in url:
                     problems.append(f"{where}: LEAK of {marker!r}")

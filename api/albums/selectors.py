@@ -1,0 +1,77 @@
+"""Who may see which album, and which of its photos. Every read of albums goes through here.
+
+The rule (docs/architecture.md, 'Albums'):
+
+- An album is seen by its owner, its members, anyone when it is public, and, when it is
+  unlisted, by whoever holds its share link. A private album is its owner's and its members'.
+- **An album never widens who may see a photo.** A viewer of the album sees exactly the photos
+  in it they could open anyway without any link: public photos and their own. A private or
+  unlisted photo in a shared album stays its owner's (and, for an unlisted one, its link
+  holders', through the photo's own link, never through the album's).
+- A cover the viewer may not see is not shown (the album shows none).
+- Albums are listed (``listed_albums``) only where the viewer may see them without a link: public
+  albums, their own and those they are a member of. Unlisted albums are never listed.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from api.albums.models import Album, AlbumMember, AlbumPhoto, Role
+from api.photos.models import Photo, Visibility
+from api.photos.selectors import User, can_view, listed_photos
+
+
+def listed_albums(viewer: User, *, owner: str | None = None) -> QuerySet[Album]:
+    visible = Q(visibility=Visibility.PUBLIC)
+    if viewer.is_authenticated:
+        visible |= Q(owner_id=viewer.pk) | Q(members__user_id=viewer.pk)
+    albums = Album.objects.filter(visible).distinct().select_related("owner", "cover")
+    return albums.filter(owner__username=owner) if owner else albums
+
+
+def role_of(viewer: User, album: Album) -> str | None:
+    """'owner', 'contributor', 'viewer' or None."""
+    if not viewer.is_authenticated:
+        return None
+    if album.owner_id == viewer.pk:
+        return "owner"
+    return AlbumMember.objects.filter(album=album, user_id=viewer.pk).values_list("role", flat=True).first()
+
+
+def can_view_album(viewer: User, album: Album, share_token: str | None = None) -> bool:
+    if album.visibility == Visibility.PUBLIC or role_of(viewer, album) is not None:
+        return True
+    return album.visibility == Visibility.UNLISTED and bool(share_token) and share_token == album.share_token
+
+
+def viewable_album(viewer: User, album_id: int, share_token: str | None = None) -> Album | None:
+    album = Album.objects.select_related("owner", "cover").filter(pk=album_id).first()
+    if album is None or not can_view_album(viewer, album, share_token):
+        return None
+    return album
+
+
+def can_add_photos(viewer: User, album: Album) -> bool:
+    return role_of(viewer, album) in {"owner", Role.CONTRIBUTOR}
+
+
+def album_photos(viewer: User, album: Album) -> QuerySet[Photo]:
+    """The album's photos the viewer may see, in the album's order (the viewer already passed
+    ``can_view_album``)."""
+    return (
+        listed_photos(viewer)
+        .filter(album_entries__album=album)
+        .order_by("album_entries__position", "album_entries__id")
+    )
+
+
+def visible_cover(viewer: User, album: Album) -> Photo | None:
+    cover = album.cover
+    if cover is None or not can_view(viewer, cover):
+        return None
+    return cover
+
+
+def entries_of(album: Album, photo_ids: list[int]) -> QuerySet[AlbumPhoto]:
+    return AlbumPhoto.objects.filter(album=album, photo_id__in=photo_ids)

@@ -1,0 +1,158 @@
+"""Albums in the API: thin views over api.albums.services (changes) and selectors (reads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F, QuerySet
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.accounts.selectors import signed_in_user
+from api.albums import selectors, services
+from api.albums.models import Album, AlbumMember
+from api.albums.serializers import (
+    AlbumCreateSerializer,
+    AlbumMemberRemoveSerializer,
+    AlbumMemberSerializer,
+    AlbumPhotosSerializer,
+    AlbumSerializer,
+    AlbumUpdateSerializer,
+    MemberSerializer,
+)
+from api.pagination import KeysetCursorPagination
+from api.photos.serializers import PhotoSerializer
+from api.tags.selectors import with_their_tags
+
+SHARE = OpenApiParameter("share", str, description="The album's share link token (unlisted albums)")
+
+
+class AlbumViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = AlbumSerializer
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self) -> QuerySet[Album]:
+        return selectors.listed_albums(self.request.user, owner=self.request.query_params.get("owner"))
+
+    def get_object(self) -> Album:
+        album = selectors.viewable_album(
+            self.request.user, int(self.kwargs["pk"]), self.request.query_params.get("share")
+        )
+        if album is None:
+            raise Http404("No album with this id, or it is not shared with you.")
+        return album
+
+    @extend_schema(parameters=[OpenApiParameter("owner", str, description="Only this person's albums")])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[SHARE])
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(request=AlbumCreateSerializer, responses={201: AlbumSerializer})
+    def create(self, request: Request) -> Response:
+        if not request.user.is_authenticated:
+            raise NotAuthenticated("Sign in to make albums.")
+        form = AlbumCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        album = _done(lambda: services.create_album(owner=signed_in_user(request), **form.validated_data))
+        return Response(self.get_serializer(album).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=AlbumUpdateSerializer, responses={200: AlbumSerializer}, parameters=[SHARE])
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        album = self.get_object()
+        form = AlbumUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        changes = dict(form.validated_data)
+        cover = changes.pop("cover", False)
+        _done(
+            lambda: services.update_album(user=signed_in_user(request), album=album, cover=cover, **changes)
+        )
+        return Response(self.get_serializer(album).data)
+
+    @extend_schema(parameters=[SHARE])
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        album = self.get_object()
+        services.delete_album(user=signed_in_user(request), album=album)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(methods=["GET"], parameters=[SHARE], responses={200: PhotoSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=AlbumPhotosSerializer, responses={200: AlbumSerializer})
+    @extend_schema(methods=["DELETE"], request=AlbumPhotosSerializer, responses={200: AlbumSerializer})
+    @extend_schema(methods=["PATCH"], request=AlbumPhotosSerializer, responses={200: AlbumSerializer},
+                   description="Reorder: the photos named come first, in the order given.")  # fmt: skip
+    @action(detail=True, methods=["get", "post", "delete", "patch"], url_path="photos",
+            pagination_class=KeysetCursorPagination)  # fmt: skip
+    def photos(self, request: Request, pk: str) -> Response:
+        """GET: the album's photos the viewer may see, in order. POST adds the signed-in person's
+        own photos; DELETE removes; PATCH reorders (the owner)."""
+        album = self.get_object()
+        if request.method == "GET":
+            photos = (
+                selectors.album_photos(request.user, album)
+                .annotate(album_position=F("album_entries__position"), entry_id=F("album_entries__id"))
+                .order_by("album_position", "entry_id")
+                .select_related("owner")
+                .prefetch_related(with_their_tags())
+            )
+            page = self.paginate_queryset(photos)
+            return self.get_paginated_response(
+                PhotoSerializer(page, many=True, context={"request": request}).data
+            )
+        form = AlbumPhotosSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        ids: list[int] = form.validated_data["photos"]
+        user = signed_in_user(request)
+        if request.method == "POST":
+            _done(lambda: services.add_photos(user=user, album=album, photo_ids=ids))
+        elif request.method == "DELETE":
+            services.remove_photos(user=user, album=album, photo_ids=ids)
+        else:
+            _done(lambda: services.reorder(user=user, album=album, photo_ids=ids))
+        album.refresh_from_db()
+        return Response(self.get_serializer(album).data)
+
+    @extend_schema(methods=["GET"], responses={200: MemberSerializer(many=True)})
+    @extend_schema(
+        methods=["POST"], request=AlbumMemberSerializer, responses={200: MemberSerializer(many=True)}
+    )
+    @extend_schema(methods=["DELETE"], request=AlbumMemberRemoveSerializer,
+                   responses={200: MemberSerializer(many=True)})  # fmt: skip
+    @action(detail=True, methods=["get", "post", "delete"], url_path="members", pagination_class=None)
+    def members(self, request: Request, pk: str) -> Response:
+        """GET: who is in the album (its owner and members see this). POST invites by username
+        (the owner); DELETE removes a member (the owner), or yourself."""
+        album = self.get_object()
+        if selectors.role_of(request.user, album) is None:
+            raise PermissionDenied("Only the album's owner and members see who is in it.")
+        if request.method != "GET":
+            user = signed_in_user(request)
+            if request.method == "POST":
+                form = AlbumMemberSerializer(data=request.data)
+                form.is_valid(raise_exception=True)
+                _done(lambda: services.invite(user=user, album=album, **form.validated_data))
+            else:
+                leaving = AlbumMemberRemoveSerializer(data=request.data)
+                leaving.is_valid(raise_exception=True)
+                services.remove_member(user=user, album=album, username=leaving.validated_data["username"])
+        members = AlbumMember.objects.filter(album=album).select_related("user").order_by("user__username")
+        return Response(MemberSerializer(members, many=True).data)
+
+
+def _done(change: Any) -> Any:
+    """Runs a service call, its refusals as a 400 with the service's words."""
+    try:
+        return change()
+    except services.AlbumRejected as error:
+        raise ValidationError({"detail": str(error)}) from None
