@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "api.tagging",
     "api.training",
     "api.albums",
+    "api.social",
     "web",
 ]
 
@@ -239,6 +240,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "uploads": env_rate("THROTTLE_UPLOADS", "120/min"),
         "login": env_rate("THROTTLE_LOGIN", "10/min"),
+        "comments": env_rate("THROTTLE_COMMENTS", "30/min"),
     },
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
 }

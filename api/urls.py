@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from api.accounts import views as accounts
 from api.albums import views as albums
 from api.photos import views as photos
+from api.social import views as social
 from api.tagging import views as tagging
 from api.tags import views as tags
 from api.tags.models import Vote
@@ -31,6 +32,10 @@ api_patterns: list[URLPattern | URLResolver] = [
         tags.PhotoTagVoteView.as_view(vote=Vote.REJECT),
         name="photo-tag-reject",
     ),
+    path("photos/<int:pk>/favourite/", social.FavouriteView.as_view(), name="photo-favourite"),
+    path("photos/<int:pk>/comments/", social.PhotoCommentsView.as_view(), name="photo-comments"),
+    path("comments/<int:pk>/", social.CommentDetailView.as_view(), name="comment-detail"),
+    path("favourites/", social.MyFavouritesView.as_view(), name="my-favourites"),
     path("tags/", tags.TagSearchView.as_view(), name="tag-search"),
     path("system/", tagging.SystemView.as_view(), name="system"),
     path("models/", training.ModelVersionList.as_view(), name="model-list"),

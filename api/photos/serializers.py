@@ -19,6 +19,7 @@ class PhotoSerializer(serializers.ModelSerializer):
     share_url = serializers.SerializerMethodField()
     latitude = serializers.SerializerMethodField()
     longitude = serializers.SerializerMethodField()
+    favourites = serializers.SerializerMethodField()
     # A nested serializer, built once per list, not once per photo (the feed's hot spot).
     tags = PhotoTagSerializer(source="photo_tags", many=True, read_only=True)
     # Filled by the tag search (api.photos.selectors.search_photos); empty in any other list.
@@ -46,6 +47,7 @@ class PhotoSerializer(serializers.ModelSerializer):
             "latitude",
             "longitude",
             "show_location",
+            "favourites",
             "image_url",
             "thumbnail_url",
             "display_url",
@@ -79,6 +81,11 @@ class PhotoSerializer(serializers.ModelSerializer):
     def get_longitude(self, photo: Photo) -> float | None:
         location = self._location(photo)
         return location[1] if location else None
+
+    def get_favourites(self, photo: Photo) -> int:
+        """How many people have it among their favourites."""
+        counted = getattr(photo, "favourite_count", None)
+        return int(counted) if counted is not None else photo.favourites.count()
 
     def get_image_url(self, photo: Photo) -> str:
         return file_url(photo, "original", self._token(photo))

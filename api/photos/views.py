@@ -27,6 +27,7 @@ from api.photos.serializers import (
     PhotoUpdateSerializer,
     PhotoUploadSerializer,
 )
+from api.social.selectors import with_favourite_counts
 from api.tagging.similarity import similar_photos
 from api.tags.selectors import attach_tags, with_their_tags
 from api.tags.services import TagRejected
@@ -34,7 +35,8 @@ from api.tags.services import normalise as normalise_tag
 
 
 def with_tags(photos: QuerySet[Photo]) -> QuerySet[Photo]:
-    return photos.prefetch_related(with_their_tags())
+    """Photos as the API shows them: with their tags and their number of favourites."""
+    return with_favourite_counts(photos.prefetch_related(with_their_tags()))
 
 
 class PhotoViewSet(

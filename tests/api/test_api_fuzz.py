@@ -49,7 +49,7 @@ def one_connection() -> Iterator[None]:
 @pytest.fixture
 def generous_throttles(monkeypatch: pytest.MonkeyPatch) -> None:
     # Throttling is tested on its own; here a 429 would only hide the code behind it.
-    for scope in ("login", "uploads"):
+    for scope in ("login", "uploads", "comments"):
         monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, scope, "100000/min")
 
 

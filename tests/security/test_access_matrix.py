@@ -39,6 +39,7 @@ from api.accounts.services import token_for
 from api.albums.models import Album, AlbumMember, AlbumPhoto
 from api.photos.models import Photo
 from api.photos.services import upload_photo
+from api.social.models import Comment, Favourite
 from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.training.models import ModelVersion, TrainingRun
@@ -63,6 +64,8 @@ class World:
     albums: dict[str, Album] = field(default_factory=dict)
     # A photo of each signed-in person's own, in no album, to add to one.
     spare: dict[str, Photo] = field(default_factory=dict)
+    # The owner's comment on each photo, by the photo's visibility.
+    comments: dict[str, int] = field(default_factory=dict)
 
     def markers(self, visibility: str) -> list[str]:
         """Text that would show that a person saw something of this photo."""
@@ -73,6 +76,7 @@ class World:
             f"model{visibility}",
             f"/files/photos/{photo.pk}/",
             f"/p/{photo.pk}/",
+            f"comment-{visibility}-only-its-viewers-see",
         ]
         return found + ([photo.share_token] if visibility != "public" else [])
 
@@ -112,6 +116,12 @@ def build_world(make_user: Callable[..., User]) -> World:
         token_for(person)  # made now, so a later token request writes nothing new
     run = TrainingRun.objects.create(trigger=TrainingRun.Trigger.API, status=TrainingRun.Status.FAILED)
     version = ModelVersion.objects.create(version=7, backbone="test")
+    comments = {
+        visibility: Comment.objects.create(
+            photo=photo, author=owner, body=f"comment-{visibility}-only-its-viewers-see"
+        ).pk
+        for visibility, photo in photos.items()
+    }
     albums = {}
     for visibility in VISIBILITIES:
         album = Album.objects.create(
@@ -124,7 +134,7 @@ def build_world(make_user: Callable[..., User]) -> World:
     signed_in = [("owner", owner), ("user", user), ("staff", staff)]
     spare = {actor: upload_photo(owner=person, data=image_bytes(color=(n * 60, 7, 7)), visibility="private")
              for n, (actor, person) in enumerate(signed_in)}  # fmt: skip
-    return World(people, photos, run, version, albums, spare)
+    return World(people, photos, run, version, albums, spare, comments)
 
 
 def snapshot() -> tuple[Any, ...]:
@@ -133,6 +143,8 @@ def snapshot() -> tuple[Any, ...]:
         tuple(Album.objects.order_by("pk").values_list("pk", "title", "visibility", "cover")),
         tuple(AlbumPhoto.objects.order_by("pk").values_list("pk", "photo", "position")),
         tuple(AlbumMember.objects.order_by("pk").values_list("pk", "user", "role")),
+        tuple(Favourite.objects.order_by("pk").values_list("pk", "user", "photo")),
+        tuple(Comment.objects.order_by("pk").values_list("pk", "body")),
         tuple(Photo.objects.order_by("pk").values_list("pk", "caption", "visibility", "show_location")),
         tuple(PhotoTag.objects.order_by("pk").values_list("pk", "state")),
         tuple(TagVote.objects.order_by("pk").values_list("pk", "value")),
@@ -164,6 +176,11 @@ def LINK(actor: str, visibility: str, token: bool) -> bool:
     return token and visibility != "private"
 
 
+def SIGNED_IN_VIEWER(actor: str, visibility: str, token: bool) -> bool:
+    # Favourites and comments: anyone signed in who may see the photo.
+    return actor != "anonymous" and VIEWER(actor, visibility, token)
+
+
 def ANYONE(actor: str, visibility: str, token: bool) -> bool:
     return True
 
@@ -177,7 +194,7 @@ def STAFF(actor: str, visibility: str, token: bool) -> bool:
 
 
 Rule = Callable[[str, str, bool], bool]
-PHOTO_RULES = {VIEWER, OWNER, TAGGER, LINK}
+PHOTO_RULES = {VIEWER, OWNER, TAGGER, LINK, SIGNED_IN_VIEWER}
 
 
 @dataclass(frozen=True)
@@ -259,6 +276,11 @@ def help_answer_url(answer: str) -> Callable[[Cell], str]:
     return build
 
 
+def comment_of(cell: Cell) -> int:
+    """The owner's comment on the cell's photo."""
+    return cell.world.comments[vis(cell)]
+
+
 def new_photo_of(cell: Cell) -> int:
     """A photo of the requester's own (none for the anonymous), not yet in any album."""
     spare = cell.world.spare.get(cell.actor)
@@ -331,6 +353,50 @@ ROWS: list[Row] = [
         album_url("/api/albums/{id}/members/"),
         lambda c: {"username": "nobody-here"},
         token="album",
+    ),
+    # ---- the API, favourites and comments (the owner commented on each photo)
+    Row(
+        "photo-favourite",
+        "POST",
+        SIGNED_IN_VIEWER,
+        photo_url("/api/photos/{pk}/favourite/", "share"),
+        writes=True,
+        token="share",
+    ),
+    Row(
+        "photo-favourite",
+        "DELETE",
+        SIGNED_IN_VIEWER,
+        photo_url("/api/photos/{pk}/favourite/", "share"),
+        token="share",
+    ),
+    Row("my-favourites", "GET", SIGNED_IN, fixed("/api/favourites/")),
+    Row("photo-comments", "GET", VIEWER, photo_url("/api/photos/{pk}/comments/", "share"), token="share"),
+    Row(
+        "photo-comments",
+        "POST",
+        SIGNED_IN_VIEWER,
+        photo_url("/api/photos/{pk}/comments/", "share"),
+        lambda c: {"body": "nice"},
+        writes=True,
+        token="share",
+    ),
+    Row(
+        "comment-detail",
+        "PATCH",
+        OWNER,
+        lambda c: f"/api/comments/{comment_of(c)}/{q(c, 'share')}",
+        lambda c: {"body": "edited"},
+        writes=True,
+        token="share",
+    ),
+    Row(
+        "comment-detail",
+        "DELETE",
+        OWNER,
+        lambda c: f"/api/comments/{comment_of(c)}/{q(c, 'share')}",
+        writes=True,
+        token="share",
     ),
     # ---- the API, one photo
     Row("photo-detail", "GET", VIEWER, lambda c: f"/api/photos/{pk(c)}/{q(c, 'share')}", token="share"),

@@ -1,0 +1,58 @@
+"""Favourites and comments. Who may: anyone signed in who may see the photo favourites it and
+comments on it; authors edit and delete their own comments; a photo's owner deletes any comment
+on it. Comment text loses control characters, as captions do."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+
+from api.photos.models import Photo
+from api.photos.services import without_control_characters
+from api.social.models import Comment, Favourite
+
+COMMENT_MAX_LENGTH = 2000
+
+
+class CommentRejected(ValueError):
+    """A comment that cannot be kept; the message is shown to the person."""
+
+
+def favourite(*, user: User, photo: Photo) -> bool:
+    """Whether it was new."""
+    _, created = Favourite.objects.get_or_create(user=user, photo=photo)
+    return created
+
+
+def unfavourite(*, user: User, photo: Photo) -> bool:
+    removed, _ = Favourite.objects.filter(user=user, photo=photo).delete()
+    return removed > 0
+
+
+def _body(text: str) -> str:
+    body = without_control_characters(text)
+    if not body:
+        raise CommentRejected("A comment needs some text.")
+    if len(body) > COMMENT_MAX_LENGTH:
+        raise CommentRejected(
+            f"The comment is {len(body)} characters long; the limit is {COMMENT_MAX_LENGTH}."
+        )
+    return body
+
+
+def add_comment(*, author: User, photo: Photo, text: str) -> Comment:
+    return Comment.objects.create(author=author, photo=photo, body=_body(text))
+
+
+def edit_comment(*, user: User, comment: Comment, text: str) -> Comment:
+    if comment.author_id != user.pk:
+        raise PermissionDenied("Only its author can edit a comment.")
+    comment.body = _body(text)
+    comment.save(update_fields=["body", "updated_at"])
+    return comment
+
+
+def delete_comment(*, user: User, comment: Comment) -> None:
+    if user.pk not in (comment.author_id, comment.photo.owner_id):
+        raise PermissionDenied("Only its author or the photo's owner can delete a comment.")
+    comment.delete()
