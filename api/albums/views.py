@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import F, QuerySet
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from api.accounts.selectors import signed_in_user
 from api.albums import selectors, services
+from api.albums.download import album_zip, zip_name
 from api.albums.models import Album, AlbumMember
 from api.albums.serializers import (
     AlbumCreateSerializer,
@@ -148,6 +149,16 @@ class AlbumViewSet(
                 services.remove_member(user=user, album=album, username=leaving.validated_data["username"])
         members = AlbumMember.objects.filter(album=album).select_related("user").order_by("user__username")
         return Response(MemberSerializer(members, many=True).data)
+
+    @extend_schema(parameters=[SHARE], responses={(200, "application/zip"): bytes})
+    @action(detail=True, methods=["get"], url_path="download", pagination_class=None)
+    def download(self, request: Request, pk: str) -> StreamingHttpResponse:
+        """The album's photos you may see, originals in the album's order, as one ZIP (streamed)."""
+        album = self.get_object()
+        response = StreamingHttpResponse(album_zip(request.user, album), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{zip_name(album)}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
 
 
 def _done(change: Any) -> Any:

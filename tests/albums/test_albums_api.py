@@ -3,13 +3,17 @@ viewers and contributors, and the rule that an album never widens who may see a 
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Callable
 from itertools import product
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from api import volume
 from api.albums.models import Album, AlbumPhoto
 from api.photos.models import Photo
 from api.photos.services import upload_photo
@@ -171,3 +175,28 @@ def test_unlisted_albums_are_never_listed_and_their_link_is_for_the_owner_only(
     assert album.share_token in mine["share_url"] and theirs["share_url"] is None
     assert client_for(bob).get("/api/albums/").json()["results"] == []
     assert client_for(None).get("/api/albums/?owner=alice").json()["results"] == []
+
+
+def test_an_album_downloads_as_a_streamed_zip_of_exactly_the_originals_the_viewer_sees(
+    alice: User, bob: User
+) -> None:
+    album = Album.objects.create(owner=alice, title="Road trip: day 1/2", visibility="public")
+    shown, hidden = photo(alice, 1), photo(alice, 2, "private")
+    for position, p in enumerate([hidden, shown]):
+        AlbumPhoto.objects.create(album=album, photo=p, position=position, added_by=alice)
+
+    response = client_for(bob).get(f"/api/albums/{album.pk}/download/")
+
+    assert (
+        response.status_code == 200 and response.streaming and response["Content-Type"] == "application/zip"
+    )
+    assert 'filename="Road trip_ day 1_2.zip"' in response["Content-Disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))  # type: ignore[attr-defined]
+    assert archive.testzip() is None
+    assert archive.namelist() == [f"0001-photo-{shown.pk}.jpg"]
+    original = volume.original_path(shown.content_hash, shown.file_ext).read_bytes()
+    assert archive.read(f"0001-photo-{shown.pk}.jpg") == original
+    owners: Any = client_for(alice).get(f"/api/albums/{album.pk}/download/")
+    mine = zipfile.ZipFile(io.BytesIO(b"".join(owners.streaming_content)))
+    assert len(mine.namelist()) == 2  # the owner sees their private photo, first in the album's order
+    assert mine.namelist()[0] == f"0001-photo-{hidden.pk}.jpg"

@@ -309,6 +309,7 @@ ROWS: list[Row] = [
     ),
     Row("album-detail", "DELETE", OWNER, album_url("/api/albums/{id}/"), writes=True, token="album"),
     Row("album-photos", "GET", VIEWER, album_url("/api/albums/{id}/photos/"), token="album"),
+    Row("album-download", "GET", VIEWER, album_url("/api/albums/{id}/download/"), token="album"),
     Row(
         "album-photos",
         "PATCH",
