@@ -35,3 +35,29 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"comment {self.pk} by {self.author} on photo {self.photo_id}"
+
+
+class Follow(models.Model):
+    follower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="following")
+    followee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="followers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["follower", "followee"], name="follow_once"),
+            models.CheckConstraint(condition=~models.Q(follower=models.F("followee")), name="no_self_follow"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.follower} follows {self.followee}"
+
+
+class Profile(models.Model):
+    """What a person says about themself: a bio, and one of their own public photos as avatar."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    bio = models.TextField(blank=True, max_length=500)
+    avatar = models.ForeignKey(Photo, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

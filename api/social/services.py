@@ -7,15 +7,16 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
-from api.photos.models import Photo
+from api.photos.models import Photo, Visibility
 from api.photos.services import without_control_characters
-from api.social.models import Comment, Favourite
+from api.social.models import Comment, Favourite, Follow, Profile
 
 COMMENT_MAX_LENGTH = 2000
 
 
 class CommentRejected(ValueError):
-    """A comment that cannot be kept; the message is shown to the person."""
+    """A comment, follow or profile change that cannot be made; the message is shown to the
+    person."""
 
 
 def favourite(*, user: User, photo: Photo) -> bool:
@@ -56,3 +57,52 @@ def delete_comment(*, user: User, comment: Comment) -> None:
     if user.pk not in (comment.author_id, comment.photo.owner_id):
         raise PermissionDenied("Only its author or the photo's owner can delete a comment.")
     comment.delete()
+
+
+BIO_MAX_LENGTH = 500
+
+
+def follow(*, follower: User, username: str) -> bool:
+    """Whether it was new. Following oneself or nobody is refused."""
+    person = _person(username)
+    if person.pk == follower.pk:
+        raise CommentRejected("You cannot follow yourself.")
+    _, created = Follow.objects.get_or_create(follower=follower, followee=person)
+    return created
+
+
+def unfollow(*, follower: User, username: str) -> bool:
+    removed, _ = Follow.objects.filter(follower=follower, followee=_person(username)).delete()
+    return removed > 0
+
+
+def update_profile(*, user: User, bio: str | None = None, avatar: int | bool | None = False) -> Profile:
+    """``avatar`` False leaves it, None clears it, an id sets one of the person's public photos."""
+    profile, _ = Profile.objects.get_or_create(user=user)
+    if bio is not None:
+        text = without_control_characters(bio)
+        if len(text) > BIO_MAX_LENGTH:
+            raise CommentRejected(f"The bio is {len(text)} characters long; the limit is {BIO_MAX_LENGTH}.")
+        profile.bio = text
+    if avatar is None:
+        profile.avatar = None
+    elif avatar is not False:
+        photo = Photo.objects.filter(pk=avatar, owner=user, visibility=Visibility.PUBLIC).first()
+        if photo is None:
+            raise CommentRejected(
+                f"Photo {avatar} is not one of your public photos, so it cannot be your avatar."
+            )
+        profile.avatar = photo
+    profile.save()
+    return profile
+
+
+def _person(username: str) -> User:
+    person = User.objects.filter(username=username, is_active=True).first()
+    if person is None:
+        raise PersonNotFound(f"There is nobody called {username!r} here.")
+    return person
+
+
+class PersonNotFound(LookupError):
+    pass

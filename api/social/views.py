@@ -3,6 +3,8 @@ photo someone may not see answers 404 here as everywhere, so its comments cannot
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -20,7 +22,13 @@ from api.photos.serializers import PhotoSerializer
 from api.photos.views import with_tags
 from api.social import selectors, services
 from api.social.models import Comment
-from api.social.serializers import CommentSerializer, CommentWriteSerializer, FavouriteSerializer
+from api.social.serializers import (
+    CommentSerializer,
+    CommentWriteSerializer,
+    FavouriteSerializer,
+    PersonSerializer,
+    ProfileUpdateSerializer,
+)
 
 SHARE = OpenApiParameter("share", str, description="The photo's share token (unlisted photos)")
 
@@ -130,3 +138,70 @@ class CommentDetailView(APIView):
         _signed_in(request, "delete comments")
         services.delete_comment(user=signed_in_user(request), comment=self._comment(request, pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _card(request: Request, username: str) -> Response:
+    card = selectors.person_card(request.user, username)
+    if card is None:
+        raise Http404(f"There is nobody called {username!r} here.")
+    return Response(PersonSerializer(card, context={"request": request}).data)
+
+
+class PersonView(APIView):
+    @extend_schema(responses=PersonSerializer)
+    def get(self, request: Request, username: str) -> Response:
+        """A person's profile: bio, avatar, public photos, followers and following."""
+        return _card(request, username)
+
+
+class FollowView(APIView):
+    @extend_schema(request=None, responses=PersonSerializer)
+    def post(self, request: Request, username: str) -> Response:
+        """Follow them: their public photos come into your following feed."""
+        _signed_in(request, "follow people")
+        _refusals(lambda: services.follow(follower=signed_in_user(request), username=username))
+        return _card(request, username)
+
+    @extend_schema(request=None, responses=PersonSerializer)
+    def delete(self, request: Request, username: str) -> Response:
+        _signed_in(request, "follow people")
+        _refusals(lambda: services.unfollow(follower=signed_in_user(request), username=username))
+        return _card(request, username)
+
+
+class MyProfileView(APIView):
+    @extend_schema(responses=PersonSerializer)
+    def get(self, request: Request) -> Response:
+        _signed_in(request, "see your profile")
+        return _card(request, signed_in_user(request).username)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses=PersonSerializer)
+    def patch(self, request: Request) -> Response:
+        """Your bio, and one of your public photos as your avatar."""
+        _signed_in(request, "edit your profile")
+        form = ProfileUpdateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        changes = dict(form.validated_data)
+        avatar = changes.pop("avatar", False)
+        user = signed_in_user(request)
+        _refusals(lambda: services.update_profile(user=user, avatar=avatar, **changes))
+        return _card(request, user.username)
+
+
+class FollowingFeedView(generics.ListAPIView):
+    """Public photos of the people you follow, newest first."""
+
+    serializer_class = PhotoSerializer
+
+    def get_queryset(self) -> QuerySet[Photo]:
+        _signed_in(self.request, "see whom you follow")
+        return with_tags(selectors.following_feed(self.request.user))
+
+
+def _refusals(change: Callable[[], object]) -> None:
+    try:
+        change()
+    except services.PersonNotFound as error:
+        raise Http404(str(error)) from None
+    except services.CommentRejected as error:
+        raise ValidationError({"detail": str(error)}) from None

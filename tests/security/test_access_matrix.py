@@ -39,7 +39,7 @@ from api.accounts.services import token_for
 from api.albums.models import Album, AlbumMember, AlbumPhoto
 from api.photos.models import Photo
 from api.photos.services import upload_photo
-from api.social.models import Comment, Favourite
+from api.social.models import Comment, Favourite, Follow, Profile
 from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.training.models import ModelVersion, TrainingRun
@@ -131,6 +131,8 @@ def build_world(make_user: Callable[..., User]) -> World:
             AlbumPhoto.objects.create(album=album, photo=photo, position=position, added_by=owner)
         albums[visibility] = album
     people = {"anonymous": None, "owner": owner, "user": user, "staff": staff}
+    make_user("someone")  # to be followed
+    Follow.objects.create(follower=user, followee=owner)  # their feed must show only public photos
     signed_in = [("owner", owner), ("user", user), ("staff", staff)]
     spare = {actor: upload_photo(owner=person, data=image_bytes(color=(n * 60, 7, 7)), visibility="private")
              for n, (actor, person) in enumerate(signed_in)}  # fmt: skip
@@ -145,6 +147,8 @@ def snapshot() -> tuple[Any, ...]:
         tuple(AlbumMember.objects.order_by("pk").values_list("pk", "user", "role")),
         tuple(Favourite.objects.order_by("pk").values_list("pk", "user", "photo")),
         tuple(Comment.objects.order_by("pk").values_list("pk", "body")),
+        tuple(Follow.objects.order_by("pk").values_list("pk", "follower", "followee")),
+        tuple(Profile.objects.order_by("pk").values_list("pk", "bio", "avatar")),
         tuple(Photo.objects.order_by("pk").values_list("pk", "caption", "visibility", "show_location")),
         tuple(PhotoTag.objects.order_by("pk").values_list("pk", "state")),
         tuple(TagVote.objects.order_by("pk").values_list("pk", "value")),
@@ -399,6 +403,13 @@ ROWS: list[Row] = [
         writes=True,
         token="share",
     ),
+    # ---- the API, people
+    Row("person", "GET", ANYONE, fixed("/api/users/owner/")),
+    Row("person-follow", "POST", SIGNED_IN, fixed("/api/users/someone/follow/"), writes=True),
+    Row("person-follow", "DELETE", SIGNED_IN, fixed("/api/users/someone/follow/")),
+    Row("my-profile", "GET", SIGNED_IN, fixed("/api/profile/")),
+    Row("my-profile", "PATCH", SIGNED_IN, fixed("/api/profile/"), lambda c: {"bio": "hello"}, writes=True),
+    Row("following-feed", "GET", SIGNED_IN, fixed("/api/feed/following/")),
     # ---- the API, one photo
     Row("photo-detail", "GET", VIEWER, lambda c: f"/api/photos/{pk(c)}/{q(c, 'share')}", token="share"),
     Row(
