@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "api.training",
     "api.albums",
     "api.social",
+    "api.notifications",
     "web",
 ]
 

@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from api.accounts import views as accounts
 from api.albums import views as albums
+from api.notifications import views as notifications
 from api.photos import views as photos
 from api.social import views as social
 from api.tagging import views as tagging
@@ -40,6 +41,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("users/<str:username>/", social.PersonView.as_view(), name="person"),
     path("users/<str:username>/follow/", social.FollowView.as_view(), name="person-follow"),
     path("feed/following/", social.FollowingFeedView.as_view(), name="following-feed"),
+    path("notifications/", notifications.NotificationList.as_view(), name="notification-list"),
+    path("notifications/read/", notifications.MarkRead.as_view(), name="notification-read"),
     path("tags/", tags.TagSearchView.as_view(), name="tag-search"),
     path("system/", tagging.SystemView.as_view(), name="system"),
     path("models/", training.ModelVersionList.as_view(), name="model-list"),

@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from api.albums.models import Album, AlbumMember, AlbumPhoto, Role
 from api.albums.selectors import can_add_photos, role_of
+from api.notifications.models import Kind
+from api.notifications.services import notify
 from api.photos.models import Photo, Visibility
 from api.photos.services import without_control_characters
 
@@ -174,7 +176,9 @@ def invite(*, user: User, album: Album, username: str, role: str) -> AlbumMember
         raise AlbumRejected(f"There is nobody called {username!r} here.")
     if person.pk == album.owner_id:
         raise AlbumRejected("The owner is in the album already.")
-    member, _ = AlbumMember.objects.update_or_create(album=album, user=person, defaults={"role": role})
+    member, created = AlbumMember.objects.update_or_create(album=album, user=person, defaults={"role": role})
+    if created:
+        notify(recipient=person, actor=user, kind=Kind.ALBUM, album=album, detail=album.title[:80])
     return member
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 
+from api.notifications.models import Kind
+from api.notifications.services import notify
 from api.photos.models import Photo, Visibility
 from api.photos.services import without_control_characters
 from api.social.models import Comment, Favourite, Follow, Profile
@@ -22,6 +24,8 @@ class CommentRejected(ValueError):
 def favourite(*, user: User, photo: Photo) -> bool:
     """Whether it was new."""
     _, created = Favourite.objects.get_or_create(user=user, photo=photo)
+    if created:
+        notify(recipient=photo.owner, actor=user, kind=Kind.FAVOURITE, photo=photo)
     return created
 
 
@@ -42,7 +46,9 @@ def _body(text: str) -> str:
 
 
 def add_comment(*, author: User, photo: Photo, text: str) -> Comment:
-    return Comment.objects.create(author=author, photo=photo, body=_body(text))
+    comment = Comment.objects.create(author=author, photo=photo, body=_body(text))
+    notify(recipient=photo.owner, actor=author, kind=Kind.COMMENT, photo=photo, detail=comment.body[:80])
+    return comment
 
 
 def edit_comment(*, user: User, comment: Comment, text: str) -> Comment:
@@ -68,6 +74,8 @@ def follow(*, follower: User, username: str) -> bool:
     if person.pk == follower.pk:
         raise CommentRejected("You cannot follow yourself.")
     _, created = Follow.objects.get_or_create(follower=follower, followee=person)
+    if created:
+        notify(recipient=person, actor=follower, kind=Kind.FOLLOWER)
     return created
 
 

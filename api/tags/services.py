@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
+from api.notifications.models import Kind
+from api.notifications.services import notify
 from api.photos.models import Photo
 from api.tagging import suppression
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
@@ -109,6 +111,7 @@ def add_tag(*, photo: Photo, user: User, name: str) -> PhotoTag:
                 "added_by": user,
             },
         )
+        notify(recipient=photo.owner, actor=user, kind=Kind.TAG, photo=photo, detail=tag.name)
         return _record_vote(photo_tag, user, Vote.CONFIRM)
 
 
@@ -117,6 +120,13 @@ def vote(*, photo: Photo, user: User, name: str, value: str) -> PhotoTag:
         raise TagNotAllowed("Only the owner can confirm or reject tags on a photo that is not public.")
     with transaction.atomic():
         photo_tag = _photo_tag(photo, name, lock=True)
+        notify(
+            recipient=photo.owner,
+            actor=user,
+            kind=Kind.VOTE,
+            photo=photo,
+            detail=f"{value} #{photo_tag.tag.name}",
+        )
         return _record_vote(photo_tag, user, value)
 
 

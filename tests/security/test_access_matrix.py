@@ -37,6 +37,7 @@ from rest_framework.test import APIClient
 
 from api.accounts.services import token_for
 from api.albums.models import Album, AlbumMember, AlbumPhoto
+from api.notifications.models import Notification
 from api.photos.models import Photo
 from api.photos.services import upload_photo
 from api.social.models import Comment, Favourite, Follow, Profile
@@ -148,6 +149,7 @@ def snapshot() -> tuple[Any, ...]:
         tuple(Favourite.objects.order_by("pk").values_list("pk", "user", "photo")),
         tuple(Comment.objects.order_by("pk").values_list("pk", "body")),
         tuple(Follow.objects.order_by("pk").values_list("pk", "follower", "followee")),
+        tuple(Notification.objects.order_by("pk").values_list("pk", "read_at")),
         tuple(Profile.objects.order_by("pk").values_list("pk", "bio", "avatar")),
         tuple(Photo.objects.order_by("pk").values_list("pk", "caption", "visibility", "show_location")),
         tuple(PhotoTag.objects.order_by("pk").values_list("pk", "state")),
@@ -410,6 +412,8 @@ ROWS: list[Row] = [
     Row("my-profile", "GET", SIGNED_IN, fixed("/api/profile/")),
     Row("my-profile", "PATCH", SIGNED_IN, fixed("/api/profile/"), lambda c: {"bio": "hello"}, writes=True),
     Row("following-feed", "GET", SIGNED_IN, fixed("/api/feed/following/")),
+    Row("notification-list", "GET", SIGNED_IN, fixed("/api/notifications/")),
+    Row("notification-read", "POST", SIGNED_IN, fixed("/api/notifications/read/"), lambda c: {}),
     # ---- the API, one photo
     Row("photo-detail", "GET", VIEWER, lambda c: f"/api/photos/{pk(c)}/{q(c, 'share')}", token="share"),
     Row(
