@@ -62,7 +62,8 @@ class Photo(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Photo {self.pk} by {self.owner_id}"
+        # No caption: the admin lists photos by this in its choosers, private ones included.
+        return f"Photo {self.pk} by {self.owner.username}"
 
 
 # The names the rest of the code imports.
