@@ -236,8 +236,22 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "web/signup.html", {"form": form})
 
 
+# Why a page sent someone to log in, said on the log-in page (a bare redirect said nothing).
+LOGIN_REASONS = (("/upload/", "Log in to upload photos."), ("/help/", "Log in to help the model."))
+
+
 class ThrottledLoginView(auth_views.LoginView):
     template_name = "web/login.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        wanted = str(context.get("next") or "")
+        if wanted:
+            context["reason"] = next(
+                (reason for prefix, reason in LOGIN_REASONS if wanted.startswith(prefix)),
+                "Log in to see that page.",
+            )
+        return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         throttled = _too_many_attempts(request)

@@ -136,3 +136,16 @@ def test_the_search_box_of_a_photo_page_starts_empty(alice: User) -> None:
     html = Client().get(f"/p/{mine.pk}/").content.decode()
 
     assert 'name="tags" placeholder="Search tags, e.g. beach dog" value=""' in html
+
+
+def test_a_page_that_needs_a_log_in_says_so_on_the_log_in_page() -> None:
+    client = Client()
+
+    upload = client.get("/upload/", follow=True)
+    helping = client.get("/help/", follow=True)
+    plain = client.get("/accounts/login/")
+
+    assert upload.redirect_chain and "Log in to upload photos." in upload.content.decode()
+    assert 'name="next" value="/upload/"' in upload.content.decode()
+    assert "Log in to help the model." in helping.content.decode()
+    assert "Log in to" not in plain.content.decode()
