@@ -1,6 +1,8 @@
 """One error shape for every API failure: ``{"detail": "<sentence a person understands>"}``,
 plus ``"errors"`` per field when the request failed validation."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -44,3 +46,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         errors = response.data
         response.data = {"detail": _first_message(errors), "errors": errors}
     return response
+
+
+@contextmanager
+def refusals_as_400(*refusals: type[Exception]) -> Iterator[None]:
+    """A service's refusal (its message is written for the person) answered as a 400."""
+    try:
+        yield
+    except refusals as error:
+        raise exceptions.ValidationError({"detail": str(error)}) from None

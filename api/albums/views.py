@@ -9,7 +9,7 @@ from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,6 +26,7 @@ from api.albums.serializers import (
     AlbumUpdateSerializer,
     MemberSerializer,
 )
+from api.errors import refusals_as_400
 from api.pagination import KeysetCursorPagination
 from api.photos.serializers import PhotoSerializer
 from api.tags.selectors import with_their_tags
@@ -63,11 +64,11 @@ class AlbumViewSet(
 
     @extend_schema(request=AlbumCreateSerializer, responses={201: AlbumSerializer})
     def create(self, request: Request) -> Response:
-        if not request.user.is_authenticated:
-            raise NotAuthenticated("Sign in to make albums.")
+        owner = signed_in_user(request, to="make albums")
         form = AlbumCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        album = _done(lambda: services.create_album(owner=signed_in_user(request), **form.validated_data))
+        with refusals_as_400(services.AlbumRejected):
+            album = services.create_album(owner=owner, **form.validated_data)
         return Response(self.get_serializer(album).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=AlbumUpdateSerializer, responses={200: AlbumSerializer}, parameters=[SHARE])
@@ -77,9 +78,8 @@ class AlbumViewSet(
         form.is_valid(raise_exception=True)
         changes = dict(form.validated_data)
         cover = changes.pop("cover", False)
-        _done(
-            lambda: services.update_album(user=signed_in_user(request), album=album, cover=cover, **changes)
-        )
+        with refusals_as_400(services.AlbumRejected):
+            services.update_album(user=signed_in_user(request), album=album, cover=cover, **changes)
         return Response(self.get_serializer(album).data)
 
     @extend_schema(parameters=[SHARE])
@@ -115,12 +115,13 @@ class AlbumViewSet(
         form.is_valid(raise_exception=True)
         ids: list[int] = form.validated_data["photos"]
         user = signed_in_user(request)
-        if request.method == "POST":
-            _done(lambda: services.add_photos(user=user, album=album, photo_ids=ids))
-        elif request.method == "DELETE":
-            services.remove_photos(user=user, album=album, photo_ids=ids)
-        else:
-            _done(lambda: services.reorder(user=user, album=album, photo_ids=ids))
+        with refusals_as_400(services.AlbumRejected):
+            if request.method == "POST":
+                services.add_photos(user=user, album=album, photo_ids=ids)
+            elif request.method == "DELETE":
+                services.remove_photos(user=user, album=album, photo_ids=ids)
+            else:
+                services.reorder(user=user, album=album, photo_ids=ids)
         album.refresh_from_db()
         return Response(self.get_serializer(album).data)
 
@@ -142,7 +143,8 @@ class AlbumViewSet(
             if request.method == "POST":
                 form = AlbumMemberSerializer(data=request.data)
                 form.is_valid(raise_exception=True)
-                _done(lambda: services.invite(user=user, album=album, **form.validated_data))
+                with refusals_as_400(services.AlbumRejected):
+                    services.invite(user=user, album=album, **form.validated_data)
             else:
                 leaving = AlbumMemberRemoveSerializer(data=request.data)
                 leaving.is_valid(raise_exception=True)
@@ -159,11 +161,3 @@ class AlbumViewSet(
         response["Content-Disposition"] = f'attachment; filename="{zip_name(album)}"'
         response["Cache-Control"] = "private, no-store"
         return response
-
-
-def _done(change: Any) -> Any:
-    """Runs a service call, its refusals as a 400 with the service's words."""
-    try:
-        return change()
-    except services.AlbumRejected as error:
-        raise ValidationError({"detail": str(error)}) from None

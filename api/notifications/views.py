@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,19 +46,12 @@ class UnreadSerializer(serializers.Serializer):
     unread = serializers.IntegerField()
 
 
-def _me(request: Request) -> None:
-    if not request.user.is_authenticated:
-        raise NotAuthenticated("Sign in to see your notifications.")
-
-
 class NotificationList(generics.ListAPIView):
     serializer_class = NotificationSerializer
 
     def get_queryset(self) -> QuerySet[Notification]:
-        _me(self.request)
-        mine = Notification.objects.filter(recipient_id=signed_in_user(self.request).pk).select_related(
-            "actor"
-        )
+        me = signed_in_user(self.request, to="see your notifications")
+        mine = Notification.objects.filter(recipient=me).select_related("actor")
         return mine.filter(read_at__isnull=True) if self.request.query_params.get("unread") == "1" else mine
 
     @extend_schema(parameters=[OpenApiParameter("unread", str, enum=["1"], description="Only unread ones")])
@@ -72,10 +64,9 @@ class MarkRead(APIView):
     @extend_schema(request=MarkReadSerializer, responses=UnreadSerializer)
     def post(self, request: Request) -> Response:
         """Marks some or all of your notifications read; answers how many stay unread."""
-        _me(request)
+        me = signed_in_user(request, to="see your notifications")
         form = MarkReadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        me = signed_in_user(request)
         services.mark_read(recipient=me, ids=form.validated_data.get("ids"))
         unread = Notification.objects.filter(recipient=me, read_at__isnull=True).count()
         return Response({"unread": unread})

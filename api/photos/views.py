@@ -10,7 +10,7 @@ from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,6 +32,15 @@ from api.tagging.similarity import similar_photos
 from api.tags.selectors import attach_tags, with_their_tags
 from api.tags.services import TagRejected
 from api.tags.services import normalise as normalise_tag
+
+
+def photo_for(request: Request, pk: int) -> Photo:
+    """The photo if the requester may open it (with the ``share`` token they came with), else a
+    404 that does not say whether it exists."""
+    photo = selectors.viewable_photo(request.user, pk, request.query_params.get("share"))
+    if photo is None:
+        raise Http404("No photo with this id, or it is not shared with you.")
+    return photo
 
 
 def with_tags(photos: QuerySet[Photo]) -> QuerySet[Photo]:
@@ -79,11 +88,7 @@ class PhotoViewSet(
         return with_tags(Photo.objects.select_related("owner"))
 
     def get_object(self) -> Photo:
-        photo = selectors.viewable_photo(
-            self.request.user, int(self.kwargs["pk"]), self.request.query_params.get("share")
-        )
-        if photo is None:
-            raise Http404("No photo with this id, or it is not shared with you.")
+        photo = photo_for(self.request, int(self.kwargs["pk"]))
         return with_tags(Photo.objects.filter(pk=photo.pk).select_related("owner")).get()
 
     def _owned_object(self) -> Photo:
@@ -121,8 +126,7 @@ class PhotoViewSet(
 
     @extend_schema(request={"multipart/form-data": PhotoUploadSerializer}, responses={201: PhotoSerializer})
     def create(self, request: Request) -> Response:
-        if not request.user.is_authenticated:
-            raise NotAuthenticated("Sign in to upload photos.")
+        signed_in_user(request, to="upload photos")
         form = PhotoUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         upload = form.validated_data["image"]

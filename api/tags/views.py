@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -10,18 +9,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.accounts.selectors import signed_in_user
-from api.photos import selectors as photo_selectors
-from api.photos.models import Photo
+from api.photos.views import photo_for
 from api.tags import selectors, services
 from api.tags.models import PhotoTag, Vote
 from api.tags.serializers import PhotoTagSerializer, TagNameSerializer, TagSearchResultSerializer
-
-
-def _photo(request: Request, pk: int) -> Photo:
-    photo = photo_selectors.viewable_photo(request.user, pk, request.query_params.get("share"))
-    if photo is None:
-        raise Http404("No photo with this id, or it is not shared with you.")
-    return photo
 
 
 def _tag_response(photo_tag: PhotoTag | None, *, created: bool = False) -> Response:
@@ -51,7 +42,7 @@ class PhotoTagsView(APIView):
     @extend_schema(request=TagNameSerializer, responses={201: PhotoTagSerializer})
     def post(self, request: Request, pk: int) -> Response:
         """Add a tag: the owner's is confirmed at once, anyone else's is a suggestion."""
-        photo = _photo(request, pk)
+        photo = photo_for(request, pk)
         form = TagNameSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         return _run(
@@ -68,7 +59,7 @@ class PhotoTagDetailView(APIView):
     @extend_schema(responses={200: PhotoTagSerializer, 204: None})
     def delete(self, request: Request, pk: int, name: str) -> Response:
         """Remove a tag. A model suggestion removed by the owner is kept as rejected (200)."""
-        photo = _photo(request, pk)
+        photo = photo_for(request, pk)
         return _run(
             lambda: _tag_response(services.remove_tag(photo=photo, user=signed_in_user(request), name=name))
         )
@@ -80,7 +71,7 @@ class PhotoTagVoteView(APIView):
 
     @extend_schema(request=None, responses=PhotoTagSerializer)
     def post(self, request: Request, pk: int, name: str) -> Response:
-        photo = _photo(request, pk)
+        photo = photo_for(request, pk)
         return _run(
             lambda: _tag_response(
                 services.vote(photo=photo, user=signed_in_user(request), name=name, value=self.vote)
