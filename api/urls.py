@@ -7,6 +7,7 @@ from api.accounts import views as accounts
 from api.albums import views as albums
 from api.notifications import views as notifications
 from api.photos import views as photos
+from api.photos.bulk_views import PhotoBulkView
 from api.social import views as social
 from api.tagging import views as tagging
 from api.tags import views as tags
@@ -53,6 +54,7 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     *router.urls,
+    path("photos/bulk/", PhotoBulkView.as_view(), name="photo-bulk"),
 ]
 
 urlpatterns = [

@@ -521,6 +521,29 @@ ROWS: list[Row] = [
     ),
     Row("photo-list", "GET", ANYONE, lambda c: "/api/photos/?q=only-its-viewers", label="caption"),
     Row("photo-list", "POST", SIGNED_IN, lambda c: "/api/photos/", new_image, form="multipart", writes=True),
+    # Bulk actions answer 200 to anyone signed in, naming what they refused: only the owner's change.
+    Row(
+        "photo-bulk",
+        "POST",
+        OWNER,
+        fixed("/api/photos/bulk/"),
+        lambda c: {
+            "photos": [pk(c)],
+            "action": "visibility",
+            "visibility": "private" if vis(c) == "public" else "public",
+        },
+        writes=True,
+        label="visibility",
+    ),
+    Row(
+        "photo-bulk",
+        "POST",
+        OWNER,
+        fixed("/api/photos/bulk/"),
+        lambda c: {"photos": [pk(c)], "action": "delete"},
+        writes=True,
+        label="delete",
+    ),
     Row(
         "register",
         "POST",
