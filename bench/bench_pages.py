@@ -46,6 +46,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _pages_data import fill
+from _social_data import fill_social
 from _stack import REPO, Stack, machine_facts
 
 DB_NAME = "tagloop_bench_pages"
@@ -101,12 +102,55 @@ def pages() -> dict[str, tuple[str, str | None]]:
     }
 
 
+def most_commented_public_photo() -> int:
+    from django.db.models import Count
+
+    from api.social.models import Comment
+
+    row = (
+        Comment.objects.filter(photo__visibility="public")
+        .values("photo_id")
+        .annotate(n=Count("id"))
+        .order_by("-n", "photo_id")
+        .first()
+    )
+    assert row is not None
+    return int(row["photo_id"])
+
+
+def a_shared_album() -> int:
+    """An album member01 was invited to, with the most photos."""
+    from django.db.models import Count
+
+    from api.albums.models import Album
+
+    album = (
+        Album.objects.filter(members__user__username="member01")
+        .annotate(n=Count("entries"))
+        .order_by("-n", "pk")
+        .first()
+    )
+    assert album is not None
+    return album.pk
+
+
 def extras() -> dict[str, tuple[str, str | None]]:
-    """What the pages load after themselves or link to: HTTP timings only."""
+    """What the pages load after themselves or link to, and the API's lists: HTTP timings only."""
     photo_path, _ = pages()["photo_member"]
+    commented = most_commented_public_photo()
+    album = a_shared_album()
     return {
         "similar_strip_member": (f"{photo_path}similar/", "member01"),
         "help_page_member": ("/help/", "member01"),
+        "api_albums_member": ("/api/albums/", "member01"),
+        "api_album_member": (f"/api/albums/{album}/", "member01"),
+        "api_album_photos_member": (f"/api/albums/{album}/photos/", "member01"),
+        "api_comments_member": (f"/api/photos/{commented}/comments/", "member01"),
+        "api_favourites_member": ("/api/favourites/", "member01"),
+        "api_following_feed_member": ("/api/feed/following/", "member01"),
+        "api_notifications_member": ("/api/notifications/", "member01"),
+        "api_person_member": ("/api/users/member02/", "member01"),
+        "api_photos_member": ("/api/photos/", "member01"),
     }
 
 
@@ -226,6 +270,9 @@ def main() -> int:
         "--files", type=int, default=250, help="distinct image files behind the photos (photos / 20 at least)"
     )
     parser.add_argument("--dataset", type=Path, default=REPO.parent / "shared" / "datasets" / "clothing10")
+    parser.add_argument("--albums", type=int, default=5, help="albums per member (20 members)")
+    parser.add_argument("--favourites", type=int, default=20000)
+    parser.add_argument("--comments", type=int, default=10000)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--navigations", type=int, default=5)
@@ -253,6 +300,8 @@ def main() -> int:
         stack.use_here()
         print(f"filling the database with {args.photos} photos…", flush=True)
         result["data"] = fill(stack, args)
+        print("albums, follows, favourites and comments…", flush=True)
+        result["data"]["social"] = fill_social(args, args.seed)
         result["loadavg"]["after_fill"] = loadavg()
         if args.profile:
             profile(args.profile)
