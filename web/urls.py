@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import galleries, help, staff, views
+from web import galleries, help, my_photos, staff, views
 
 app_name = "web"
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("upload/", views.upload, name="upload"),
     path("search/", galleries.search, name="search"),
+    path("my/photos/", my_photos.my_photos, name="my-photos"),
+    path("my/photos/bulk/", my_photos.bulk_action, name="my-photos-bulk"),
     path("u/<str:username>/", galleries.profile, name="profile"),
     path("t/<str:name>/", galleries.tag_page, name="tag"),
     path("p/<int:pk>/", views.photo_page, name="photo"),

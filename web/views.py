@@ -237,7 +237,11 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 
 # Why a page sent someone to log in, said on the log-in page (a bare redirect said nothing).
-LOGIN_REASONS = (("/upload/", "Log in to upload photos."), ("/help/", "Log in to help the model."))
+LOGIN_REASONS = (
+    ("/upload/", "Log in to upload photos."),
+    ("/help/", "Log in to help the model."),
+    ("/my/", "Log in to manage your photos."),
+)
 
 
 class ThrottledLoginView(auth_views.LoginView):

@@ -77,7 +77,7 @@ def apply(
             services.delete_photo(photo=photo)
             outcomes[pk] = Outcome(pk, True, "Deleted.")
     else:
-        outcomes.update(_add_to_album(user, album_id, list(mine)))
+        outcomes.update(_add_to_album(user, album_id, [pk for pk in wanted if pk in mine]))
     return [outcomes[pk] for pk in wanted]
 
 

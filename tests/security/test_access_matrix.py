@@ -583,6 +583,21 @@ ROWS: list[Row] = [
     Row("web:feed", "GET", ANYONE, lambda c: "/"),
     Row("web:healthz", "GET", ANYONE, lambda c: "/healthz"),
     Row("web:upload", "GET", SIGNED_IN, lambda c: "/upload/"),
+    Row("web:my-photos", "GET", SIGNED_IN, lambda c: "/my/photos/"),
+    # Like the API's bulk actions: anyone signed in is answered, only the owner's photos change.
+    Row(
+        "web:my-photos-bulk",
+        "POST",
+        OWNER,
+        fixed("/my/photos/bulk/"),
+        lambda c: {
+            "photo": [pk(c)],
+            "action": "visibility",
+            "visibility": "private" if vis(c) == "public" else "public",
+        },
+        form="multipart",
+        writes=True,
+    ),
     Row("web:help", "GET", SIGNED_IN, fixed("/help/"), label="one"),
     Row("web:help", "GET", SIGNED_IN, fixed("/help/?view=grid"), label="grid"),
     Row("web:search", "GET", ANYONE, lambda c: "/search/?q=only-its-viewers", label="caption"),

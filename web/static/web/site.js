@@ -119,7 +119,11 @@
   // Forms that ask first (data-confirm): nginx's Content-Security-Policy blocks inline onsubmit
   // handlers, which would delete a photo without asking.
   document.addEventListener("submit", function (event) {
-    const question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    const form = event.target;
+    let question = form.getAttribute && form.getAttribute("data-confirm");
+    // Bulk actions ask only when the chosen action deletes.
+    const chosen = form.elements && form.elements.namedItem("action");
+    if (!question && chosen && chosen.value === "delete") question = form.getAttribute("data-confirm-delete");
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
