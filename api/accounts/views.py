@@ -26,7 +26,11 @@ class RegisterSerializer(StrictSerializer):
         r"^[\w.@+-]+$", max_length=150, error_messages={"invalid": "Use letters, digits and @/./+/-/_ only."}
     )
     password = serializers.CharField(write_only=True, max_length=128)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # Checked by the service, which says the same as the website does (and checks it is free).
+    email = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=services.EMAIL_MAX_LENGTH,
+        help_text="Optional: where password reset links go",
+    )  # fmt: skip
 
 
 class CredentialsSerializer(StrictSerializer):
