@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from api.accounts import services
@@ -126,6 +126,11 @@ class AccountView(APIView):
     """Your account: see it, set or change its e-mail address, or delete it with everything in it."""
 
     permission_classes = [IsAuthenticated]
+    throttle_scope = "login"
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        # Deleting checks the password: limited like log-in, so a stolen session cannot guess it.
+        return [ScopedRateThrottle()] if self.request.method == "DELETE" else []
 
     @extend_schema(responses=AccountSerializer)
     def get(self, request: Request) -> Response:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts import deletion
 from api.accounts.deletion import delete_account
@@ -136,3 +137,20 @@ def test_the_website_deletes_an_account_after_asking_for_the_password(
     assert b"and everything in it were deleted" in done.content
     assert traces(life) == []
     assert browser.get("/accounts/").status_code == 302  # signed out
+
+
+def test_guessing_the_password_to_delete_an_account_is_throttled_like_logging_in(
+    alice: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "login", "2/min")
+    client = client_for(alice)
+
+    codes = [
+        client.delete("/api/account/", {"password": f"guess-{n}"}, format="json").status_code
+        for n in range(3)
+    ]
+    reads = [client.get("/api/account/").status_code for _ in range(3)]
+
+    assert codes == [400, 400, 429]
+    assert reads == [200, 200, 200]  # only deleting is limited
+    assert User.objects.filter(pk=alice.pk).exists()
