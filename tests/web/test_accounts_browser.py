@@ -64,6 +64,8 @@ def test_an_account_deleted_from_its_page_leaves_nothing_behind(
     expect(page.get_by_role("link", name=zed.username, exact=True)).to_be_visible()
 
     page.get_by_role("link", name="Account").click()
+    expect(page.get_by_role("link", name="Download my photos and data (ZIP)")).to_be_visible()
+    shot(page, "account")
     page.get_by_role("link", name="Delete my account").click()
     expect(page.get_by_text("It cannot be undone.")).to_be_visible()
     page.get_by_label("Your password").fill("not-my-password")
