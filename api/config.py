@@ -84,6 +84,31 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_email(name: str, default: str) -> str:
+    """An e-mail address, bare or with a display name (``Tagloop <noreply@example.org>``)."""
+    from email.utils import parseaddr
+
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    value = (os.environ.get(name) or default).strip()
+    try:
+        validate_email(parseaddr(value)[1])
+    except ValidationError:
+        raise ImproperlyConfigured(f"{name} must be an e-mail address, got {value!r}") from None
+    return value
+
+
+def env_dotted_path(name: str, default: str) -> str:
+    """A Python dotted path (``package.module.Class``), checked for its shape here; Django
+    imports it at first use."""
+    value = (os.environ.get(name) or default).strip()
+    parts = value.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        raise ImproperlyConfigured(f"{name} must be a dotted path like package.module.Class, got {value!r}")
+    return value
+
+
 def env_rate(name: str, default: str) -> str:
     """A DRF throttle rate such as ``60/min``."""
     value = (os.environ.get(name) or default).strip()

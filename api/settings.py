@@ -12,6 +12,8 @@ from api.config import (
     database_from_url,
     env_bool,
     env_choice,
+    env_dotted_path,
+    env_email,
     env_float,
     env_int,
     env_list,
@@ -125,6 +127,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:feed"
 LOGOUT_REDIRECT_URL = "web:feed"
+
+# E-mail (password reset links). The console backend prints each message on the web process's
+# standard output, so a site with no mail server still works; SMTP goes through the EMAIL_HOST_*.
+EMAIL_BACKEND = env_dotted_path("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# A mail server that never answers would otherwise hold a reset request (and a gunicorn thread).
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "Tagloop <noreply@localhost>")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

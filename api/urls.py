@@ -22,6 +22,9 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("auth/register/", accounts.RegisterView.as_view(), name="register"),
     path("auth/token/", accounts.TokenView.as_view(), name="token"),
     path("auth/password/", accounts.PasswordChangeView.as_view(), name="password-change"),
+    path("auth/password-reset/", accounts.PasswordResetView.as_view(), name="password-reset"),
+    path("account/", accounts.AccountView.as_view(), name="account"),
+    path("account/export/", accounts.AccountExportView.as_view(), name="account-export"),
     path("photos/<int:pk>/tags/", tags.PhotoTagsView.as_view(), name="photo-tags"),
     path("photos/<int:pk>/tags/<str:name>/", tags.PhotoTagDetailView.as_view(), name="photo-tag"),
     path(

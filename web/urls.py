@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import galleries, help, my_photos, staff, views
+from web import accounts, galleries, help, my_photos, staff, views
 
 app_name = "web"
 
@@ -47,5 +47,24 @@ urlpatterns = [
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(template_name="web/password_change_done.html"),
         name="password-change-done",
+    ),
+    path("accounts/", accounts.account, name="account"),
+    path("accounts/export/", accounts.export, name="account-export"),
+    path("accounts/delete/", accounts.delete, name="account-delete"),
+    path("accounts/password/reset/", accounts.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="web/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        accounts.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="web/password_reset_complete.html"),
+        name="password-reset-complete",
     ),
 ]

@@ -10,7 +10,6 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
@@ -30,6 +29,7 @@ from api.tags.selectors import (
     photo_tags_with_votes,
     search_tags,
 )
+from web.account_forms import SignUpForm
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -225,7 +225,7 @@ def _too_many_attempts(request: HttpRequest) -> str | None:
 
 
 def signup(request: HttpRequest) -> HttpResponse:
-    form: UserCreationForm = UserCreationForm(request.POST or None)
+    form = SignUpForm(request.POST or None)
     if request.method == "POST" and (throttled := _too_many_attempts(request)):
         return render(request, "web/signup.html", {"form": form, "throttled": throttled}, status=429)
     if request.method == "POST" and form.is_valid():

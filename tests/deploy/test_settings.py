@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from api.config import broker_from_url, database_from_url, env_bool, env_int, env_rate
+from api.config import (
+    broker_from_url,
+    database_from_url,
+    env_bool,
+    env_dotted_path,
+    env_email,
+    env_int,
+    env_rate,
+)
 from tests.helpers.paths import REPO
 
 
@@ -28,6 +36,8 @@ def test_booleans_read_the_usual_spellings(monkeypatch: pytest.MonkeyPatch, raw:
         (lambda: env_int("FLAG", 1), "12MB", "FLAG must be an integer"),
         (lambda: env_int("FLAG", 1, minimum=5), "3", "FLAG must be at least 5"),
         (lambda: env_rate("FLAG", "1/min"), "fast", "FLAG must look like"),
+        (lambda: env_email("FLAG", "a@b.org"), "Tagloop <noreply>", "FLAG must be an e-mail address"),
+        (lambda: env_dotted_path("FLAG", "a.B"), "smtp", "FLAG must be a dotted path"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_its_name(
@@ -36,6 +46,12 @@ def test_a_bad_value_stops_start_up_with_its_name(
     monkeypatch.setenv("FLAG", raw)
     with pytest.raises(ImproperlyConfigured, match=message):
         reader()  # type: ignore[operator]
+
+
+def test_the_sender_may_carry_a_display_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLAG", "Tagloop <noreply@example.org>")
+
+    assert env_email("FLAG", "x@y.org") == "Tagloop <noreply@example.org>"
 
 
 def test_a_postgres_url_becomes_a_psycopg_database() -> None:

@@ -154,7 +154,7 @@ def snapshot() -> tuple[Any, ...]:
         tuple(Photo.objects.order_by("pk").values_list("pk", "caption", "visibility", "show_location")),
         tuple(PhotoTag.objects.order_by("pk").values_list("pk", "state")),
         tuple(TagVote.objects.order_by("pk").values_list("pk", "value")),
-        tuple(User.objects.order_by("pk").values_list("pk", "password")),
+        tuple(User.objects.order_by("pk").values_list("pk", "password", "email")),
         Token.objects.count(),
         tuple(TrainingRun.objects.order_by("pk").values_list("pk", "status")),
         tuple(ModelVersion.objects.order_by("pk").values_list("pk", "status")),
@@ -651,6 +651,72 @@ ROWS: list[Row] = [
         writes=True,
     ),
     Row("web:password-change-done", "GET", SIGNED_IN, lambda c: "/accounts/password/done/"),
+    # ---- accounts: e-mail, reset, deletion, export
+    # Deleting an account is a write like any other here: each cell runs in a transaction that is
+    # rolled back, and the files, which go only on commit, are never touched.
+    Row("account", "GET", SIGNED_IN, fixed("/api/account/")),
+    Row(
+        "account",
+        "PATCH",
+        SIGNED_IN,
+        fixed("/api/account/"),
+        lambda c: {"email": f"{c.actor}@example.org"},
+        writes=True,
+    ),
+    Row(
+        "account", "DELETE", SIGNED_IN, fixed("/api/account/"), lambda c: {"password": PASSWORD}, writes=True
+    ),
+    # Each person's export holds only their own photos: the markers of anyone else's would show.
+    Row("account-export", "GET", SIGNED_IN, fixed("/api/account/export/")),
+    Row(
+        "password-reset",
+        "POST",
+        ANYONE,
+        fixed("/api/auth/password-reset/"),
+        lambda c: {"email": "owner@example.org"},
+    ),
+    Row("web:account", "GET", SIGNED_IN, fixed("/accounts/")),
+    Row(
+        "web:account",
+        "POST",
+        SIGNED_IN,
+        fixed("/accounts/"),
+        lambda c: {"email": f"{c.actor}@example.org"},
+        form="multipart",
+        writes=True,
+    ),
+    Row("web:account-export", "GET", SIGNED_IN, fixed("/accounts/export/")),
+    Row("web:account-delete", "GET", SIGNED_IN, fixed("/accounts/delete/")),
+    Row(
+        "web:account-delete",
+        "POST",
+        SIGNED_IN,
+        fixed("/accounts/delete/"),
+        lambda c: {"password": PASSWORD},
+        form="multipart",
+        writes=True,
+    ),
+    Row("web:password-reset", "GET", ANYONE, fixed("/accounts/password/reset/")),
+    Row(
+        "web:password-reset",
+        "POST",
+        ANYONE,
+        fixed("/accounts/password/reset/"),
+        lambda c: {"email": "owner@example.org"},
+        form="multipart",
+    ),
+    Row("web:password-reset-done", "GET", ANYONE, fixed("/accounts/password/reset/sent/")),
+    # A link that is not one (a real one is followed in tests/accounts/): open to anyone, no change.
+    Row("web:password-reset-confirm", "GET", ANYONE, fixed("/accounts/reset/MQ/not-a-token/")),
+    Row(
+        "web:password-reset-confirm",
+        "POST",
+        ANYONE,
+        fixed("/accounts/reset/MQ/not-a-token/"),
+        lambda c: {"new_password1": "fresh-pass-77", "new_password2": "fresh-pass-77"},
+        form="multipart",
+    ),
+    Row("web:password-reset-complete", "GET", ANYONE, fixed("/accounts/reset/done/")),
 ]
 
 
