@@ -26,10 +26,11 @@ from api.social.models import Comment
 
 
 def conversation_context(request: HttpRequest, photo: Photo) -> dict[str, Any]:
-    """The favourite button and the comments, for the photo page and its fragments (3 queries)."""
+    """The favourite button and the comments, for the photo page and its fragments (2 queries)."""
+    favourited, favourites = selectors.favourite_state(request.user, photo)
     return {
-        "favourited": selectors.has_favourited(request.user, photo),
-        "favourites": selectors.favourite_count(photo),
+        "favourited": favourited,
+        "favourites": favourites,
         "comments": list(selectors.comments_on(photo)),
     }
 

@@ -287,6 +287,11 @@ def comment_of(cell: Cell) -> int:
     return cell.world.comments[vis(cell)]
 
 
+def comment_url(template: str) -> Callable[[Cell], str]:
+    """A URL of the owner's comment on the cell's photo (``{id}``)."""
+    return lambda cell: template.format(id=comment_of(cell))
+
+
 def new_photo_of(cell: Cell) -> int:
     """A photo of the requester's own (none for the anonymous), not yet in any album."""
     spare = cell.world.spare.get(cell.actor)
@@ -539,7 +544,7 @@ ROWS: list[Row] = [
             f"web:comment-{action}",
             "POST",
             OWNER,  # the owner wrote each comment, so only they edit it, and own every photo
-            lambda c, action=action: f"/comments/{comment_of(c)}/{action}/",
+            comment_url("/comments/{id}/" + action + "/"),
             lambda c: {"body": "edited", "s": c.share},
             form="multipart",
             writes=True,
