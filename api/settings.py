@@ -264,6 +264,12 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# E-mail: the notification digest. The console backend prints mails to the log until a real one
+# (django.core.mail.backends.smtp.EmailBackend and Django's EMAIL_HOST settings) is chosen.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tagloop <tagloop@localhost>")
+NOTIFICATION_DIGEST_HOURS = env_int("NOTIFICATION_DIGEST_HOURS", 24, minimum=0)
+
 # Celery: the database holds the truth about work; a message only wakes a worker.
 _broker = broker_from_url(REDIS_URL, var_dir=VAR_DIR)
 CELERY_BROKER_URL = _broker.url
@@ -304,6 +310,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
+if NOTIFICATION_DIGEST_HOURS:
+    CELERY_BEAT_SCHEDULE["notification-digest"] = {
+        "task": "api.notifications.tasks.send_digests",  # api.notifications.digest.SEND_DIGESTS
+        "schedule": float(NOTIFICATION_DIGEST_HOURS * 3600),
+    }
 
 # Behind nginx (compose) the site runs on HTTPS; these are the secure defaults there.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
