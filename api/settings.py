@@ -86,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.context_processors.unread_notifications",
             ],
         },
     },
@@ -277,6 +278,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# The notification digest, mailed through the e-mail settings above.
+NOTIFICATION_DIGEST_HOURS = env_int("NOTIFICATION_DIGEST_HOURS", 24, minimum=0)
+
 # Celery: the database holds the truth about work; a message only wakes a worker.
 _broker = broker_from_url(REDIS_URL, var_dir=VAR_DIR)
 CELERY_BROKER_URL = _broker.url
@@ -317,6 +321,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
 }
+if NOTIFICATION_DIGEST_HOURS:
+    CELERY_BEAT_SCHEDULE["notification-digest"] = {
+        "task": "api.notifications.tasks.send_digests",  # api.notifications.digest.SEND_DIGESTS
+        "schedule": float(NOTIFICATION_DIGEST_HOURS * 3600),
+    }
 
 # Behind nginx (compose) the site runs on HTTPS; these are the secure defaults there.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,31 +1,36 @@
-"""Galleries: the feed, profiles, tag pages and search, and the grid card they poll while a photo
-is being tagged. Tag pages and search say how far people vouched for the searched tags."""
+"""Galleries: the feed, profiles, favourites, the following feed, tag pages and search, and the
+grid card they poll while a photo is being tagged. Tag pages and search say how far people
+vouched for the searched tags."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from django.contrib.auth.models import User
-from django.db.models import QuerySet, prefetch_related_objects
+from django.contrib.auth.decorators import login_required
+from django.db.models import Model, QuerySet, prefetch_related_objects
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
+from api.accounts.selectors import signed_in_user
 from api.pagination import beyond, page_size, parse_position, position_of, sort_keys
 from api.photos import selectors
 from api.photos.models import Photo
+from api.social.selectors import following_feed, my_favourites, person_card
 from api.tags import services as tag_services
 from api.tags.selectors import attach_tags, with_their_tags
 
+_Row = TypeVar("_Row", bound=Model)
 
-def _page(request: HttpRequest, photos: QuerySet[Photo]) -> tuple[list[Photo], str | None]:
-    """Keyset paging on the gallery's whole sort key (the id, or a tag search's rank then the id):
+
+def keyset_page(request: HttpRequest, rows: QuerySet[_Row]) -> tuple[list[_Row], str | None]:
+    """Keyset paging on the list's whole sort key (the id, or a tag search's rank then the id):
     new uploads never shift what the next page shows."""
-    keys = sort_keys(photos)
+    keys = sort_keys(rows)
     position = parse_position(request.GET.get("before", ""), keys)
     if position is not None:
-        photos = photos.filter(beyond(keys, position))
+        rows = rows.filter(beyond(keys, position))
     size = page_size()
-    page = list(photos.order_by(*keys)[: size + 1])
+    page = list(rows.order_by(*keys)[: size + 1])
     if len(page) <= size:
         return page, None
     page = page[:size]
@@ -36,7 +41,7 @@ def _page(request: HttpRequest, photos: QuerySet[Photo]) -> tuple[list[Photo], s
 
 def _gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **context: Any) -> HttpResponse:
     photos = photos.prefetch_related(with_their_tags())
-    page, next_url = _page(request, photos)
+    page, next_url = keyset_page(request, photos)
     context.update(photos=page, next_url=next_url)
     if request.headers.get("HX-Request") and request.GET.get("before"):
         return render(request, "web/_grid_page.html", context)
@@ -48,9 +53,23 @@ def feed(request: HttpRequest) -> HttpResponse:
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
-    owner = get_object_or_404(User, username=username)
-    photos = selectors.listed_photos(request.user).filter(owner=owner)
-    return _gallery(request, photos, "web/profile.html", profile_user=owner)
+    card = person_card(request.user, username)
+    if card is None:
+        raise Http404(f"There is nobody called {username!r} here.")
+    photos = selectors.listed_photos(request.user).filter(owner__username=card.username)
+    return _gallery(request, photos, "web/profile.html", card=card)
+
+
+@login_required
+def favourites(request: HttpRequest) -> HttpResponse:
+    """The viewer's favourites that they may still see, newest photo first."""
+    return _gallery(request, my_favourites(signed_in_user(request)), "web/favourites.html")
+
+
+@login_required
+def following(request: HttpRequest) -> HttpResponse:
+    """Public photos of the people the viewer follows, newest first."""
+    return _gallery(request, following_feed(signed_in_user(request)), "web/following.html")
 
 
 class _BadTagState(ValueError):

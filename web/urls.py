@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import accounts, galleries, help, my_photos, staff, views
+from web import accounts, conversation, galleries, help, my_photos, notifications, people, staff, views
 
 app_name = "web"
 
@@ -33,6 +33,17 @@ urlpatterns = [
     path("staff/quality/", staff.quality, name="staff-quality"),
     path("staff/operations/", staff.operations, name="staff-operations"),
     path("staff/failed/retry/", staff.retry_failed, name="staff-retry-failed"),
+    # people, conversation and notifications
+    path("p/<int:pk>/favourite/", conversation.favourite, name="photo-favourite"),
+    path("p/<int:pk>/comments/", conversation.add_comment, name="comment-add"),
+    path("comments/<int:pk>/edit/", conversation.edit_comment, name="comment-edit"),
+    path("comments/<int:pk>/delete/", conversation.delete_comment, name="comment-delete"),
+    path("favourites/", galleries.favourites, name="favourites"),
+    path("following/", galleries.following, name="following"),
+    path("u/<str:username>/follow/", people.follow, name="person-follow"),
+    path("profile/edit/", people.edit_profile, name="profile-edit"),
+    path("notifications/", notifications.notifications, name="notifications"),
+    path("notifications/read/", notifications.mark_all_read, name="notifications-read"),
     path("accounts/signup/", views.signup, name="signup"),
     path("accounts/login/", views.ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

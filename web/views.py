@@ -30,6 +30,7 @@ from api.tags.selectors import (
     search_tags,
 )
 from web.account_forms import SignUpForm
+from web.conversation import conversation_context
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -65,11 +66,18 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
     }
 
 
+def _page_of(request: HttpRequest, photo: Photo, share_token: str | None) -> HttpResponse:
+    # The favourite button and comments only on the whole page: the tag chips' fragment, polled
+    # every second while the model works, has no use for them.
+    context = {**_photo_context(request, photo, share_token), **conversation_context(request, photo)}
+    return render(request, "web/photo.html", context)
+
+
 def photo_page(request: HttpRequest, pk: int) -> HttpResponse:
     photo = selectors.viewable_photo(request.user, pk, request.GET.get("s"))
     if photo is None:
         raise Http404("No photo with this id, or it is not shared with you.")
-    return render(request, "web/photo.html", _photo_context(request, photo, request.GET.get("s")))
+    return _page_of(request, photo, request.GET.get("s"))
 
 
 def photo_tags(request: HttpRequest, pk: int) -> HttpResponse:
@@ -98,7 +106,7 @@ def shared_photo(request: HttpRequest, token: str) -> HttpResponse:
     photo = selectors.photo_by_share_token(token)
     if photo is None:
         raise Http404("This share link does not work (any more).")
-    return render(request, "web/photo.html", _photo_context(request, photo, token))
+    return _page_of(request, photo, token)
 
 
 def _owned_photo(request: HttpRequest, pk: int) -> Photo:

@@ -39,3 +39,15 @@ class Notification(models.Model):
 
 
 Kind = Notification.Kind
+
+
+class Digest(models.Model):
+    """The truth about a person's e-mail digests: the newest notification the last one covered.
+    A digest takes only unread notifications newer than it, so none is mailed twice."""
+
+    recipient = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_notification_id = models.BigIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"digest of {self.recipient} up to notification {self.last_notification_id}"

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.accounts.selectors import signed_in_user
-from api.notifications import services
+from api.notifications import selectors, services
 from api.notifications.models import Notification
 from api.validation import StrictSerializer
 
@@ -51,7 +51,7 @@ class NotificationList(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Notification]:
         me = signed_in_user(self.request, to="see your notifications")
-        mine = Notification.objects.filter(recipient=me).select_related("actor")
+        mine = selectors.notifications_for(me)
         return mine.filter(read_at__isnull=True) if self.request.query_params.get("unread") == "1" else mine
 
     @extend_schema(parameters=[OpenApiParameter("unread", str, enum=["1"], description="Only unread ones")])
@@ -68,5 +68,4 @@ class MarkRead(APIView):
         form = MarkReadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         services.mark_read(recipient=me, ids=form.validated_data.get("ids"))
-        unread = Notification.objects.filter(recipient=me, read_at__isnull=True).count()
-        return Response({"unread": unread})
+        return Response({"unread": selectors.unread_count(me)})

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import User as AuthUser
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from api.photos.models import Photo, Visibility
@@ -28,6 +29,14 @@ def favourite_count(photo: Photo) -> int:
 
 def has_favourited(viewer: User, photo: Photo) -> bool:
     return bool(viewer.is_authenticated and Favourite.objects.filter(user_id=viewer.pk, photo=photo).exists())
+
+
+def favourite_state(viewer: User, photo: Photo) -> tuple[bool, int]:
+    """Whether the viewer favourited the photo, and how many people did, in one query (the photo
+    page's button shows both)."""
+    mine = Q(user_id=viewer.pk) if viewer.is_authenticated else Q(pk__in=[])
+    counts = Favourite.objects.filter(photo=photo).aggregate(all=Count("id"), mine=Count("id", filter=mine))
+    return bool(counts["mine"]), int(counts["all"])
 
 
 def my_favourites(viewer: User) -> QuerySet[Photo]:
@@ -64,9 +73,25 @@ class PersonCard:
     joined: datetime
 
 
+def _count(rows: QuerySet[Any], by: str) -> Coalesce:
+    """How many of ``rows`` belong to the outer person (``by`` names the person's column), as a
+    subquery: the profile page shows every count of its card, so the card is one query."""
+    counted = rows.filter(**{by: OuterRef("pk")}).values(by).annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted), 0)
+
+
 def person_card(viewer: User, username: str) -> PersonCard | None:
+    follows_them = Follow.objects.filter(follower_id=viewer.pk if viewer.is_authenticated else None)
     person = (
-        AuthUser.objects.filter(username=username, is_active=True).select_related("profile__avatar").first()
+        AuthUser.objects.filter(username=username, is_active=True)
+        .select_related("profile__avatar")
+        .annotate(
+            n_public_photos=_count(Photo.objects.filter(visibility=Visibility.PUBLIC), "owner"),
+            n_followers=_count(Follow.objects.all(), "followee"),
+            n_following=_count(Follow.objects.all(), "follower"),
+            followed_by_you=Exists(follows_them.filter(followee=OuterRef("pk"))),
+        )
+        .first()
     )
     if person is None:
         return None
@@ -76,12 +101,9 @@ def person_card(viewer: User, username: str) -> PersonCard | None:
         username=person.username,
         bio=profile.bio if profile is not None else "",
         avatar=avatar if avatar is not None and avatar.visibility == Visibility.PUBLIC else None,
-        public_photos=Photo.objects.filter(owner=person, visibility=Visibility.PUBLIC).count(),
-        followers=Follow.objects.filter(followee=person).count(),
-        following=Follow.objects.filter(follower=person).count(),
-        followed_by_you=bool(
-            viewer.is_authenticated
-            and Follow.objects.filter(follower_id=int(viewer.pk), followee=person).exists()
-        ),
+        public_photos=person.n_public_photos,
+        followers=person.n_followers,
+        following=person.n_following,
+        followed_by_you=bool(viewer.is_authenticated and person.followed_by_you),
         joined=person.date_joined,
     )

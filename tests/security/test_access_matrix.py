@@ -287,6 +287,11 @@ def comment_of(cell: Cell) -> int:
     return cell.world.comments[vis(cell)]
 
 
+def comment_url(template: str) -> Callable[[Cell], str]:
+    """A URL of the owner's comment on the cell's photo (``{id}``)."""
+    return lambda cell: template.format(id=comment_of(cell))
+
+
 def new_photo_of(cell: Cell) -> int:
     """A photo of the requester's own (none for the anonymous), not yet in any album."""
     spare = cell.world.spare.get(cell.actor)
@@ -512,6 +517,56 @@ ROWS: list[Row] = [
         lambda c: f"/s/{c.share or 'not-the-token-of-any-photo'}/",
         token="path",
     ),
+    # ---- the website, people and notifications (the owner commented on each photo; the user
+    # follows the owner, so the following feed must show only the public photo)
+    Row(
+        "web:photo-favourite",
+        "POST",
+        SIGNED_IN_VIEWER,
+        photo_url("/p/{pk}/favourite/"),
+        lambda c: {"favourite": "1", "s": c.share},
+        form="multipart",
+        writes=True,
+        token="form",
+    ),
+    Row(
+        "web:comment-add",
+        "POST",
+        SIGNED_IN_VIEWER,
+        photo_url("/p/{pk}/comments/"),
+        lambda c: {"body": "nice #sky", "s": c.share},
+        form="multipart",
+        writes=True,
+        token="form",
+    ),
+    *(
+        Row(
+            f"web:comment-{action}",
+            "POST",
+            OWNER,  # the owner wrote each comment, so only they edit it, and own every photo
+            comment_url("/comments/{id}/" + action + "/"),
+            lambda c: {"body": "edited", "s": c.share},
+            form="multipart",
+            writes=True,
+            token="form",
+        )
+        for action in ("edit", "delete")
+    ),
+    Row("web:favourites", "GET", SIGNED_IN, fixed("/favourites/")),
+    Row("web:following", "GET", SIGNED_IN, fixed("/following/")),
+    Row("web:person-follow", "POST", SIGNED_IN, fixed("/u/someone/follow/"), writes=True),
+    Row("web:profile-edit", "GET", SIGNED_IN, fixed("/profile/edit/")),
+    Row(
+        "web:profile-edit",
+        "POST",
+        SIGNED_IN,
+        fixed("/profile/edit/"),
+        lambda c: {"bio": "hello #me"},
+        form="multipart",
+        writes=True,
+    ),
+    Row("web:notifications", "GET", SIGNED_IN, fixed("/notifications/")),
+    Row("web:notifications-read", "POST", SIGNED_IN, fixed("/notifications/read/")),
     # ---- the API, no one photo: lists and searches are scanned for every photo's traces
     Row("photo-list", "GET", ANYONE, lambda c: "/api/photos/", label="feed"),
     Row("photo-list", "GET", ANYONE, lambda c: "/api/photos/?owner=owner", label="by-owner"),

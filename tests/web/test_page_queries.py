@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from api.photos.models import Photo
+from api.social.services import add_comment, favourite, follow
 from api.tagging.models import WorkerStatus
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.training.models import ModelVersion, TrainingRun
@@ -152,3 +153,45 @@ def test_tag_and_search_pages_make_the_same_few_queries_with_ten_times_the_photo
     grow(20)  # the first page is full now: each photo with its matched tags and their badges
 
     assert queries(client, url) == small <= FEED_MAX_QUERIES
+
+
+@pytest.mark.parametrize(
+    ("viewer", "url"),
+    [
+        ("bob", "/favourites/"),
+        ("bob", "/following/"),
+        ("bob", "/u/alice/"),
+        ("alice", "/notifications/"),
+        ("bob", "/p/{first}/"),
+    ],
+)
+def test_people_and_notification_pages_make_the_same_few_queries_with_ten_times_the_rows(
+    alice: User, bob: User, make_user: Callable[..., User], settings: Any, viewer: str, url: str
+) -> None:
+    """Favourites, follows, comments and the notifications they send all grow; the photo page's
+    first photo gathers a comment and a favourite from each newcomer."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 24}
+    first = bare_photo(alice, 1)
+    owner_tags(first, "lake")
+    follow(follower=bob, username="alice")
+    made = iter(range(2, 1000))
+
+    def grow(rows: int) -> None:
+        for _ in range(rows):
+            n = next(made)
+            photo, newcomer = bare_photo(alice, n), make_user(f"fan{n}")
+            owner_tags(photo, "lake")
+            favourite(user=bob, photo=photo)
+            add_comment(author=bob, photo=photo, text=f"nice #{n}")
+            favourite(user=newcomer, photo=first)
+            add_comment(author=newcomer, photo=first, text="me too #lake")
+            follow(follower=newcomer, username="alice")
+
+    client = Client()
+    client.force_login(alice if viewer == "alice" else bob)
+    page = url.format(first=first.pk)
+    grow(2)
+    small = queries(client, page)
+    grow(25)  # more than a page of photos and notifications, and 27 comments on the first photo
+
+    assert queries(client, page) == small <= FEED_MAX_QUERIES

@@ -127,6 +127,17 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
+  // htmx swaps only 2xx answers. A refused comment (400 empty or too long, 429 too fast) comes
+  // back as the section with the reason in it, so areas marked data-swap-refusals show it.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const status = event.detail.xhr.status;
+    const target = event.detail.target;
+    if ((status === 400 || status === 429) && target && target.closest && target.closest("[data-swap-refusals]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   function typing(event) {
     const t = event.target;
     return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].indexOf(t.tagName) >= 0);
