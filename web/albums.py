@@ -286,15 +286,15 @@ def album_move(request: HttpRequest, pk: int, photo: int, direction: str) -> Htt
 @require_POST
 def photo_add_to_album(request: HttpRequest, pk: int) -> HttpResponse:
     """The photo page's "Add to album": one of the person's own photos into an album they own or
-    contribute to."""
+    contribute to (the service says no to anyone else, and to anyone else's photo)."""
     photo = photo_selectors.viewable_photo(request.user, pk)
     if photo is None:
         raise Http404("No photo with this id, or it is not shared with you.")
     chosen = request.POST.get("album", "")
-    album = selectors.albums_to_add_to(request.user).filter(pk=int(chosen) if chosen.isdigit() else 0).first()
     try:
-        if album is None:
+        if not chosen.isdigit():
             raise _Refused("Choose one of your albums, or one you contribute to.", 400)
+        album = _viewable(request, int(chosen))
         with _refusals():
             services.add_photos(user=signed_in_user(request), album=album, photo_ids=[photo.pk])
     except _Refused as refused:

@@ -322,8 +322,9 @@ def test_the_photo_page_offers_the_albums_its_owner_may_add_to_and_adds_to_one(
     assert f'<option value="{mine.pk}">' in page and f'value="{contributing.pk}"' in page
     assert f'value="{viewing.pk}"' not in page
     assert added["Location"] == f"/a/{contributing.pk}/"
-    assert refused.status_code == 400
-    assert "Choose one of your albums, or one you contribute to." in refused.content.decode()
+    assert refused.status_code == 403
+    assert "Only the album&#x27;s owner and its contributors can add photos." in refused.content.decode()
+    assert client.post(f"/p/{bobs.pk}/add-to-album/", {"album": ""}).status_code == 400
     assert list(AlbumPhoto.objects.values_list("album_id", "photo_id")) == [(contributing.pk, bobs.pk)]
     assert "Add to album" not in signed_in(alice).get(f"/p/{bobs.pk}/").content.decode()
 
@@ -334,6 +335,7 @@ def test_the_photo_pages_download_button_gives_the_original_without_its_gps(alic
     gps[1], gps[2], gps[3], gps[4] = "N", (35.0, 20.0, 1.5), "E", (25.0, 8.0, 2.5)
     sent = io.BytesIO()
     Image.new("RGB", (48, 32), (9, 99, 199)).save(sent, format="JPEG", exif=exif.tobytes())
+    assert Image.open(sent).getexif().get_ifd(GPS_IFD) != {}  # what was sent had its GPS
     harbour = upload_photo(owner=alice, data=sent.getvalue())
 
     page = signed_in(bob).get(f"/p/{harbour.pk}/").content.decode()
