@@ -136,7 +136,7 @@ def _album_page(
         # Who is in it is for its owner and members, as in the API.
         members=list(selectors.members_of(album)) if role else [],
         addable=list(selectors.photos_to_add(request.user, album)[:ADDABLE_PHOTOS])
-        if selectors.can_add_photos(request.user, album)
+        if role in selectors.ADDERS
         else [],
         download_url=download + (f"?share={token}" if token and not role else ""),
         share_url=request.build_absolute_uri(f"{album_path(album)}?s={album.share_token}")

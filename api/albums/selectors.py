@@ -53,8 +53,11 @@ def viewable_album(viewer: User, album_id: int, share_token: str | None = None) 
     return album
 
 
+ADDERS = frozenset({"owner", Role.CONTRIBUTOR})  # the roles that add (their own) photos
+
+
 def can_add_photos(viewer: User, album: Album) -> bool:
-    return role_of(viewer, album) in {"owner", Role.CONTRIBUTOR}
+    return role_of(viewer, album) in ADDERS
 
 
 def album_photos(viewer: User, album: Album) -> QuerySet[Photo]:
