@@ -136,6 +136,21 @@ def test_an_unlisted_album_opens_with_its_link_and_shows_no_photo_its_link_would
     assert signed_in(bob).get(f"/a/{album.pk}/").status_code == 404
 
 
+def test_an_album_page_pages_on_in_the_albums_order(alice: User, settings: Any) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
+    first, second, third = photo(alice, 1), photo(alice, 2), photo(alice, 3)
+    album = album_with(alice, [third, first, second])
+    client = signed_in(alice)
+
+    page = client.get(f"/a/{album.pk}/")
+    more_url = page.content.decode().split('class="more" hx-get="')[1].split('"')[0].replace("&amp;", "&")
+    rest = client.get(more_url, headers={"HX-Request": "true"})
+
+    assert card_ids(page) == [third.pk, first.pk]
+    assert card_ids(rest) == [second.pk]
+    assert "<html" not in rest.content.decode() and "Move photo" in rest.content.decode()
+
+
 def test_a_private_album_is_its_members_and_they_see_who_is_in_it(
     alice: User, bob: User, carol: User
 ) -> None:
