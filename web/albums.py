@@ -118,6 +118,9 @@ def _album_page(
 ) -> HttpResponse:
     role = selectors.role_of(request.user, album)
     page, next_url = _page(request, _album_photos(request, album))
+    if next_url and request.path != album_path(album):
+        # A refused change re-renders the album at the change's URL; "more" must still GET the album.
+        next_url = album_path(album) + next_url[len(request.path) :]
     context: dict[str, Any] = {
         "album": album,
         "role": role,
