@@ -39,7 +39,7 @@ def keyset_page(request: HttpRequest, rows: QuerySet[_Row]) -> tuple[list[_Row],
     return page, f"{request.path}?{query.urlencode()}"
 
 
-def _gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **context: Any) -> HttpResponse:
+def gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **context: Any) -> HttpResponse:
     photos = photos.prefetch_related(with_their_tags())
     page, next_url = keyset_page(request, photos)
     context.update(photos=page, next_url=next_url)
@@ -49,7 +49,7 @@ def _gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **con
 
 
 def feed(request: HttpRequest) -> HttpResponse:
-    return _gallery(request, selectors.listed_photos(request.user), "web/feed.html")
+    return gallery(request, selectors.listed_photos(request.user), "web/feed.html")
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
@@ -57,19 +57,19 @@ def profile(request: HttpRequest, username: str) -> HttpResponse:
     if card is None:
         raise Http404(f"There is nobody called {username!r} here.")
     photos = selectors.listed_photos(request.user).filter(owner__username=card.username)
-    return _gallery(request, photos, "web/profile.html", card=card)
+    return gallery(request, photos, "web/profile.html", card=card)
 
 
 @login_required
 def favourites(request: HttpRequest) -> HttpResponse:
     """The viewer's favourites that they may still see, newest photo first."""
-    return _gallery(request, my_favourites(signed_in_user(request)), "web/favourites.html")
+    return gallery(request, my_favourites(signed_in_user(request)), "web/favourites.html")
 
 
 @login_required
 def following(request: HttpRequest) -> HttpResponse:
     """Public photos of the people the viewer follows, newest first."""
-    return _gallery(request, following_feed(signed_in_user(request)), "web/following.html")
+    return gallery(request, following_feed(signed_in_user(request)), "web/following.html")
 
 
 class _BadTagState(ValueError):
@@ -121,7 +121,7 @@ def tag_page(request: HttpRequest, name: str) -> HttpResponse:
     except (tag_services.TagRejected, _BadTagState) as error:
         return _refused(str(error))
     photos = selectors.search_photos(request.user, tags=[name], tag_state=tag_state)
-    return _gallery(
+    return gallery(
         request, photos, "web/tag.html", tag_name=name, **_tag_search_context(request, [name], tag_state)
     )
 
@@ -139,7 +139,7 @@ def search(request: HttpRequest) -> HttpResponse:
         return _refused(str(bad))
     text = request.GET.get("q", "").strip()[:200]
     photos = selectors.search_photos(request.user, tags=tags, tag_state=tag_state, text=text or None)
-    return _gallery(
+    return gallery(
         request,
         photos,
         "web/search.html",

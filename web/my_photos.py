@@ -5,37 +5,29 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from api.accounts.selectors import signed_in_user
-from api.albums.models import Album, Role
+from api.albums import selectors as album_selectors
 from api.albums.services import AlbumRejected
 from api.photos import bulk
 from api.photos.models import Photo, Visibility
 from api.photos.services import PhotoRejected
-from web.galleries import _gallery
-
-
-def albums_to_add_to(user: User) -> QuerySet[Album]:
-    return Album.objects.filter(
-        Q(owner=user) | Q(members__user=user, members__role=Role.CONTRIBUTOR)
-    ).distinct().order_by("title", "pk")  # fmt: skip
+from web.galleries import gallery
 
 
 @login_required
 def my_photos(request: HttpRequest) -> HttpResponse:
     user = signed_in_user(request)
     photos = Photo.objects.filter(owner=user).select_related("owner")
-    return _gallery(
+    return gallery(
         request,
         photos,
         "web/my_photos.html",
-        albums=albums_to_add_to(user),
+        albums=album_selectors.albums_to_add_to(user),
         visibilities=Visibility.choices,
         max_photos=bulk.MAX_PHOTOS,
     )

@@ -1,7 +1,18 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from web import accounts, conversation, galleries, help, my_photos, notifications, people, staff, views
+from web import (
+    accounts,
+    albums,
+    conversation,
+    galleries,
+    help,
+    my_photos,
+    notifications,
+    people,
+    staff,
+    views,
+)
 
 app_name = "web"
 
@@ -23,6 +34,17 @@ urlpatterns = [
     path("p/<int:pk>/tags/", views.add_tag, name="tag-add"),
     path("p/<int:pk>/tags/<str:name>/<str:action>/", views.tag_vote, name="tag-action"),
     path("s/<str:token>/", views.shared_photo, name="shared-photo"),
+    path("albums/", albums.album_list, name="albums"),
+    path("albums/new/", albums.album_new, name="album-new"),
+    path("a/<int:pk>/", albums.album_page, name="album"),
+    path("a/<int:pk>/edit/", albums.album_edit, name="album-edit"),
+    path("a/<int:pk>/delete/", albums.album_delete, name="album-delete"),
+    path("a/<int:pk>/members/", albums.album_invite, name="album-invite"),
+    path("a/<int:pk>/members/remove/", albums.album_member_remove, name="album-member-remove"),
+    path("a/<int:pk>/photos/", albums.album_add_photos, name="album-add-photos"),
+    path("a/<int:pk>/photos/<int:photo>/remove/", albums.album_remove_photo, name="album-remove-photo"),
+    path("a/<int:pk>/photos/<int:photo>/<str:direction>/", albums.album_move, name="album-move"),
+    path("p/<int:pk>/add-to-album/", albums.photo_add_to_album, name="photo-add-to-album"),
     path("help/", help.help_page, name="help"),
     path("help/<int:pk>/<str:action>/", help.help_answer, name="help-answer"),
     path("tag-suggestions/", views.tag_suggestions, name="tag-suggestions"),

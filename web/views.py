@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts.selectors import signed_in_user
+from api.albums.selectors import albums_to_add_to
 from api.photos import selectors, services
 from api.photos.links import file_token, file_url, share_url
 from api.photos.models import Photo, Visibility
@@ -63,6 +64,8 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
         "share_url": share_url(request, photo),
         "visibilities": Visibility.choices,
         "location": selectors.visible_location(request.user, photo),
+        # Only one's own photos go into albums, so only the owner is offered them.
+        "albums_to_add": list(albums_to_add_to(request.user)) if is_owner else [],
     }
 
 

@@ -15,7 +15,8 @@ The rule (docs/architecture.md, 'Albums'):
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from api.albums.models import Album, AlbumMember, AlbumPhoto, Role
 from api.photos.models import Photo, Visibility
@@ -52,8 +53,11 @@ def viewable_album(viewer: User, album_id: int, share_token: str | None = None) 
     return album
 
 
+ADDERS = frozenset({"owner", Role.CONTRIBUTOR})  # the roles that add (their own) photos
+
+
 def can_add_photos(viewer: User, album: Album) -> bool:
-    return role_of(viewer, album) in {"owner", Role.CONTRIBUTOR}
+    return role_of(viewer, album) in ADDERS
 
 
 def album_photos(viewer: User, album: Album) -> QuerySet[Photo]:
@@ -75,3 +79,59 @@ def visible_cover(viewer: User, album: Album) -> Photo | None:
 
 def entries_of(album: Album, photo_ids: list[int]) -> QuerySet[AlbumPhoto]:
     return AlbumPhoto.objects.filter(album=album, photo_id__in=photo_ids)
+
+
+def _seen_photo(viewer: User, prefix: str) -> Q:
+    """A photo the viewer may open without a link (the album rule), as a filter on ``prefix``."""
+    seen = Q(**{f"{prefix}visibility": Visibility.PUBLIC})
+    if viewer.is_authenticated:
+        seen |= Q(**{f"{prefix}owner_id": viewer.pk})
+    return seen
+
+
+def with_page_facts(viewer: User, albums: QuerySet[Album]) -> QuerySet[Album]:
+    """Each album with what a list of them shows, in the list's own query rather than one per
+    album: ``seen_count`` (the photos in it the viewer may see), ``viewer_role`` ('owner',
+    'contributor', 'viewer' or None) and ``cover_seen`` (whether the viewer may see its cover)."""
+    counted = (
+        AlbumPhoto.objects.filter(_seen_photo(viewer, "photo__"), album=OuterRef("pk"))
+        .values("album")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    membership = AlbumMember.objects.filter(album=OuterRef("pk"), user_id=viewer.pk or 0).values("role")[:1]
+    return albums.annotate(
+        seen_count=Coalesce(Subquery(counted, output_field=IntegerField()), Value(0)),
+        viewer_role=Case(When(owner_id=viewer.pk or 0, then=Value("owner")), default=Subquery(membership)),
+        cover_seen=Case(
+            When(_seen_photo(viewer, "cover__") & Q(cover__isnull=False), then=Value(True)),
+            default=Value(False),
+        ),
+    ).select_related("owner", "cover")
+
+
+def my_albums(viewer: User) -> QuerySet[Album]:
+    """The viewer's own albums and those they were invited to, newest first, with the facts a
+    list shows (``with_page_facts``)."""
+    if not viewer.is_authenticated:
+        return Album.objects.none()
+    invited = AlbumMember.objects.filter(user_id=viewer.pk).values("album_id")
+    return with_page_facts(viewer, Album.objects.filter(Q(owner_id=viewer.pk) | Q(pk__in=invited)))
+
+
+def albums_to_add_to(viewer: User) -> QuerySet[Album]:
+    """Albums the viewer may add their own photos to: their own and those they contribute to."""
+    if not viewer.is_authenticated:
+        return Album.objects.none()
+    contributing = AlbumMember.objects.filter(user_id=viewer.pk, role=Role.CONTRIBUTOR).values("album_id")
+    albums = Album.objects.filter(Q(owner_id=viewer.pk) | Q(pk__in=contributing))
+    return albums.select_related("owner").order_by("title", "pk")
+
+
+def members_of(album: Album) -> QuerySet[AlbumMember]:
+    return AlbumMember.objects.filter(album=album).select_related("user").order_by("user__username")
+
+
+def photos_to_add(viewer: User, album: Album) -> QuerySet[Photo]:
+    """The viewer's own photos not yet in the album, newest first."""
+    return Photo.objects.filter(owner_id=viewer.pk).exclude(album_entries__album=album).order_by("-pk")

@@ -38,6 +38,13 @@ def _text(value: str, *, what: str, limit: int) -> str:
     return cleaned
 
 
+def _visibility(value: str) -> str:
+    # The API's serializer checks this too; the site's forms reach here with whatever was posted.
+    if value not in Visibility.values:
+        raise AlbumRejected(f"Visibility must be one of {', '.join(Visibility.values)}, not {value!r}.")
+    return value
+
+
 def _owner_only(user: User, album: Album, action: str) -> None:
     if album.owner_id != user.pk:
         raise PermissionDenied(f"Only the album's owner can {action}.")
@@ -51,7 +58,7 @@ def create_album(
         raise AlbumRejected("An album needs a title.")
     return Album.objects.create(
         owner=owner, title=title, description=_text(description, what="description", limit=2000),
-        visibility=visibility,
+        visibility=_visibility(visibility),
     )  # fmt: skip
 
 
@@ -74,7 +81,7 @@ def update_album(
     if description is not None:
         album.description = _text(description, what="description", limit=2000)
     if visibility is not None:
-        album.visibility = visibility
+        album.visibility = _visibility(visibility)
     if cover is None:
         album.cover = None
     elif cover is not False:
@@ -166,6 +173,29 @@ def reorder(*, user: User, album: Album, photo_ids: Sequence[int]) -> None:
         for position, pk in enumerate([*wanted, *rest]):
             entries[pk].position = position
         AlbumPhoto.objects.bulk_update(list(entries.values()), ["position"])
+
+
+def move_photo(*, user: User, album: Album, photo_id: int, step: int, among: Sequence[int]) -> None:
+    """Swaps a photo with its neighbour before (step -1) or after (step 1) it among ``among``,
+    the photos the owner sees in the album's order. Photos hidden from the owner (a contributor's
+    private ones) keep their places, so one press always moves the photo past a visible one."""
+    _owner_only(user, album, "reorder it")
+    shown = list(among)
+    if photo_id not in shown:
+        raise AlbumRejected(f"Photo {photo_id} is not in this album.")
+    at = shown.index(photo_id)
+    if not 0 <= at + step < len(shown):
+        return  # the first photo moved up, or the last down: it stays
+    neighbour = shown[at + step]
+    with transaction.atomic():
+        order = list(
+            AlbumPhoto.objects.select_for_update().filter(album=album).values_list("photo_id", flat=True)
+        )
+        if photo_id not in order or neighbour not in order:
+            raise AlbumRejected("The album changed meanwhile; look again and retry.")
+        i, j = order.index(photo_id), order.index(neighbour)
+        order[i], order[j] = order[j], order[i]
+        reorder(user=user, album=album, photo_ids=order)
 
 
 def invite(*, user: User, album: Album, username: str, role: str) -> AlbumMember:

@@ -23,7 +23,7 @@ def log_in(page: Page, username: str, password: str = "a-strong-pass-42") -> Non
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("link", name=username)).to_be_visible()
+    expect(page.get_by_role("link", name=username, exact=True)).to_be_visible()
 
 
 def drop_files(page: Page, selector: str, files: list[tuple[str, bytes]]) -> None:

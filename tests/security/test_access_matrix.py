@@ -775,6 +775,182 @@ ROWS: list[Row] = [
 ]
 
 
+# ---- the website, albums (as the API's album rows: the cell's visibility is the album's, each
+# album holds all three photos, and a cell with a token carries the album's own link, as ?s=)
+
+
+def web_album_url(template: str) -> Callable[[Cell], str]:
+    def build(cell: Cell) -> str:
+        album = cell.world.albums[vis(cell)]
+        photos = {f"{v}_photo": p.pk for v, p in cell.world.photos.items()}
+        return template.format(id=album.pk, **photos) + (f"?s={album.share_token}" if cell.token else "")
+
+    return build
+
+
+def ALBUM_OWNER(actor: str, visibility: str, token: bool) -> bool:
+    # Not a photo rule: one row, whoever asks, with the requester's own photo.
+    return actor == "owner"
+
+
+ROWS += [
+    Row("web:albums", "GET", SIGNED_IN, fixed("/albums/")),
+    Row(
+        "web:album-new",
+        "POST",
+        SIGNED_IN,
+        fixed("/albums/new/"),
+        lambda c: {"title": "new", "visibility": "private"},
+        form="multipart",
+        writes=True,
+    ),
+    Row("web:album", "GET", VIEWER, web_album_url("/a/{id}/"), token="album"),
+    Row(
+        "web:album-edit",
+        "POST",
+        OWNER,
+        web_album_url("/a/{id}/edit/"),
+        lambda c: {"title": "x"},
+        form="multipart",
+        writes=True,
+        token="album",
+    ),
+    Row("web:album-delete", "POST", OWNER, web_album_url("/a/{id}/delete/"), writes=True, token="album"),
+    Row(
+        "web:album-invite",
+        "POST",
+        OWNER,
+        web_album_url("/a/{id}/members/"),
+        lambda c: {"username": "user", "role": "viewer"},
+        form="multipart",
+        writes=True,
+        token="album",
+    ),
+    Row(
+        "web:album-member-remove",
+        "POST",
+        OWNER,
+        web_album_url("/a/{id}/members/remove/"),
+        lambda c: {"username": "nobody-here"},
+        form="multipart",
+        token="album",
+    ),
+    Row(
+        "web:album-add-photos",
+        "POST",
+        OWNER,
+        web_album_url("/a/{id}/photos/"),
+        lambda c: {"photo": [new_photo_of(c)]},
+        form="multipart",
+        writes=True,
+        token="album",
+    ),
+    Row(
+        "web:album-remove-photo",
+        "POST",
+        OWNER,
+        web_album_url("/a/{id}/photos/{public_photo}/remove/"),
+        writes=True,
+        token="album",
+    ),
+    Row(
+        "web:album-move",
+        "POST",
+        OWNER,
+        web_album_url("/a/{id}/photos/{private_photo}/up/"),
+        writes=True,
+        token="album",
+    ),
+    Row(
+        "web:photo-add-to-album",
+        "POST",
+        ALBUM_OWNER,
+        lambda c: f"/p/{new_photo_of(c)}/add-to-album/",
+        lambda c: {"album": c.world.albums["private"].pk},
+        form="multipart",
+        writes=True,
+    ),
+]
+
+MEMBERS = ("viewer", "contributor")
+# What members may do, row by row: a viewer looks and leaves; a contributor also adds their own
+# photos; neither edits, deletes, invites, reorders nor removes the owner's photos.
+MEMBERS_MAY = {
+    "web:album-GET": {"viewer", "contributor"},
+    "web:album-member-remove-POST": {"viewer", "contributor"},
+    "web:album-add-photos-POST": {"contributor"},
+}
+# A member leaving names themselves; anything else is the row's own request.
+MEMBER_DATA: dict[str, Callable[[Cell], Any]] = {
+    "web:album-member-remove-POST": lambda c: {"username": c.actor},
+}
+
+
+def with_members(world: World, make_user: Callable[..., User]) -> World:
+    """The world with a viewer and a contributor in each of the owner's albums, each with a
+    private photo of their own in no album."""
+    for n, role in enumerate(MEMBERS):
+        person = make_user(role)
+        world.people[role] = person
+        world.spare[role] = upload_photo(
+            owner=person, data=image_bytes(color=(9, n * 80, 201)), visibility="private"
+        )
+        for album in world.albums.values():
+            AlbumMember.objects.create(album=album, user=person, role=role)
+    return world
+
+
+@pytest.mark.parametrize(
+    "row", [row for row in ROWS if row.token == "album" and row.name.startswith("web:")], ids=lambda r: r.id
+)
+def test_the_album_pages_let_members_do_what_their_role_allows_and_show_no_photo_beyond_it(
+    row: Row, make_user: Callable[..., User]
+) -> None:
+    world = with_members(build_world(make_user), make_user)
+    problems: list[str] = []
+    for actor in MEMBERS:
+        for visibility in VISIBILITIES:
+            for token in (False, True):
+                cell = Cell(world, actor, world.photos[visibility], token)
+                member_row = Row(
+                    row.name, row.method, lambda a, v, t: a in MEMBERS_MAY.get(row.id, set()), row.url,
+                    MEMBER_DATA.get(row.id, row.data), row.form, row.writes or row.id in MEMBER_DATA,
+                )  # fmt: skip
+                problems += run_member_cell(member_row, cell)
+
+    assert problems == []
+
+
+def run_member_cell(row: Row, cell: Cell) -> list[str]:
+    """As ``run_cell``, for a member: an album they are in is theirs to see, and its photos are
+    still only those they could open anyway (the public one; never the unlisted or private)."""
+    where = f"{row.id} as the {cell.actor} of the {vis(cell)} album{' with its link' if cell.token else ''}"
+    problems: list[str] = []
+
+    class Undo(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            before = snapshot()
+            kwargs = {"data": row.data(cell), "format": row.form} if row.data is not None else {}
+            response = getattr(client_as(cell.world, cell.actor), row.method.lower())(row.url(cell), **kwargs)
+            body, changed = body_of(response), snapshot() != before
+            allowed = row.who(cell.actor, vis(cell), cell.token)
+            if response.status_code >= 500:
+                problems.append(f"{where}: server error {response.status_code}")
+            elif allowed and (refused(response) or (row.writes and not changed)):
+                problems.append(f"{where}: not done ({response.status_code}) but should be")
+            elif not allowed and (changed or not refused(response)):
+                problems.append(f"{where}: answered {response.status_code}, changed={changed}; should refuse")
+            for hidden in ("unlisted", "private"):
+                problems += [f"{where}: LEAK of {m!r}" for m in cell.world.markers(hidden) if m in body]
+            raise Undo
+    except Undo:
+        pass
+    return problems
+
+
 def cells(row: Row, world: World) -> Iterator[Cell]:
     for actor in ACTORS:
         if row.who not in PHOTO_RULES:

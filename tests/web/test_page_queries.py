@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from api.albums.models import Album, AlbumMember, AlbumPhoto
 from api.photos.models import Photo
 from api.social.services import add_comment, favourite, follow
 from api.tagging.models import WorkerStatus
@@ -25,6 +26,9 @@ pytestmark = pytest.mark.django_db
 
 DASHBOARD_MAX_QUERIES = 20
 FEED_MAX_QUERIES = 8
+ALBUM_LIST_MAX_QUERIES = 4
+# An album page also reads the viewer's role, its members and the photos they could add.
+ALBUM_PAGE_MAX_QUERIES = 10
 
 
 def queries(client: Client, url: str) -> int:
@@ -195,3 +199,45 @@ def test_people_and_notification_pages_make_the_same_few_queries_with_ten_times_
     grow(25)  # more than a page of photos and notifications, and 27 comments on the first photo
 
     assert queries(client, page) == small <= FEED_MAX_QUERIES
+
+
+def test_the_album_list_and_an_album_page_make_the_same_few_queries_with_ten_times_the_albums(
+    alice: User, bob: User, make_user: Callable[..., User]
+) -> None:
+    made = iter(range(1, 1000))
+    albums: list[Album] = []
+
+    def grow(count: int) -> None:
+        for _ in range(count):
+            album = Album.objects.create(owner=alice, title=f"a{len(albums)}", visibility="private")
+            photos = [bare_photo(alice, next(made)) for _ in range(2)]
+            for position, photo in enumerate(photos):
+                AlbumPhoto.objects.create(album=album, photo=photo, position=position, added_by=alice)
+            Album.objects.filter(pk=album.pk).update(cover=photos[0])
+            AlbumMember.objects.create(album=album, user=bob, role="contributor")
+            AlbumMember.objects.create(album=album, user=make_user(f"m{len(albums)}"), role="viewer")
+            albums.append(album)
+
+    owner, member = Client(), Client()
+    owner.force_login(alice)
+    member.force_login(bob)
+    grow(2)
+    small = {
+        "owner list": queries(owner, "/albums/"),
+        "member list": queries(member, "/albums/"),
+        "album": queries(member, f"/a/{albums[0].pk}/"),
+    }
+    grow(20)
+    for photo in Photo.objects.filter(owner=alice)[:20]:  # the first album fills up too
+        AlbumPhoto.objects.get_or_create(
+            album=albums[0], photo=photo, defaults={"position": 100 + photo.pk, "added_by": alice}
+        )
+
+    large = {
+        "owner list": queries(owner, "/albums/"),
+        "member list": queries(member, "/albums/"),
+        "album": queries(member, f"/a/{albums[0].pk}/"),
+    }
+    assert large == small
+    assert small["owner list"] <= ALBUM_LIST_MAX_QUERIES and small["member list"] <= ALBUM_LIST_MAX_QUERIES
+    assert small["album"] <= ALBUM_PAGE_MAX_QUERIES

@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.throttling import ScopedRateThrottle
 
+from api.albums.services import create_album, invite
 from api.notifications.models import Notification
 from api.photos.models import Photo
 from api.photos.services import update_photo, upload_photo
@@ -306,3 +307,14 @@ def test_the_header_counts_unread_notifications_and_the_page_links_to_what_happe
     assert "Marked 3 notifications read." in marked and 'id="unread-count"' not in marked
     assert not Notification.objects.filter(read_at__isnull=True).exists()
     assert "Nothing yet" in bob_site.get("/notifications/").content.decode()
+
+
+def test_an_album_shared_with_someone_is_a_notification_that_links_to_the_album(
+    alice: User, bob: User
+) -> None:
+    album = create_album(owner=alice, title="Lake trip")
+    invite(user=alice, album=album, username="bob", role="viewer")
+
+    page = signed_in(bob).get("/notifications/").content.decode()
+
+    assert f'href="/a/{album.pk}/">shared an album with you</a>: Lake trip' in page
