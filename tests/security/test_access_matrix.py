@@ -613,6 +613,8 @@ ROWS: list[Row] = [
         writes=True,
     ),
     Row("web:password-change-done", "GET", SIGNED_IN, lambda c: "/accounts/password/done/"),
+    # ---- the website, rough edges
+    Row("web:favicon", "GET", ANYONE, fixed("/favicon.ico")),
 ]
 
 
