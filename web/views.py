@@ -57,6 +57,9 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
         .filter(photo=photo)
         .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
     )
+    for t in tags:
+        # The owner's vote decides the state (api/tags/services.py): others' votes are noted only.
+        t.owner_decided = any(v.user_id == photo.owner_id for v in t.votes.all())  # type: ignore[attr-defined]
     return {
         "photo": photo,
         "is_owner": is_owner,
