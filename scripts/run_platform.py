@@ -106,7 +106,7 @@ def main() -> int:
         # Its pool's size is the tagging worker's to pick (TAGGER_PROCESSES): one on SQLite.
         "worker": [*celery, "-Q", "tagging,default", "-n", "worker@%h"],
         "trainer": [*celery, "-Q", "training", "--concurrency", "1", "-n", "trainer@%h", "--beat",
-                    "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
+                    "--schedule", str(var_dir / "celerybeat-schedule")],
     }  # fmt: skip
     # The worker and trainer run the model: glibc reads its allocator settings at their start.
     quiet_celery = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), CELERY_ROOT_WARNING]))
