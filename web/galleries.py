@@ -44,7 +44,11 @@ def _gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **con
 
 
 def feed(request: HttpRequest) -> HttpResponse:
-    return _gallery(request, selectors.listed_photos(request.user), "web/feed.html")
+    # Visitors, and members who have uploaded nothing yet, are told what the site is for.
+    newcomer = (
+        not request.user.is_authenticated or not Photo.objects.filter(owner_id=request.user.pk).exists()
+    )
+    return _gallery(request, selectors.listed_photos(request.user), "web/feed.html", newcomer=newcomer)
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
