@@ -14,7 +14,7 @@ from api.pagination import beyond, page_size, parse_position, position_of, sort_
 from api.photos import selectors
 from api.photos.models import Photo
 from api.tags import services as tag_services
-from api.tags.selectors import attach_tags, with_their_tags
+from api.tags.selectors import attach_tags, known_tags, with_their_tags
 
 
 def _page(request: HttpRequest, photos: QuerySet[Photo]) -> tuple[list[Photo], str | None]:
@@ -112,6 +112,8 @@ def tag_page(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def search(request: HttpRequest) -> HttpResponse:
+    """The one search box (``q``): each word must be a tag of the photo or be in its caption.
+    ``tag``/``tags`` are still the strict tag search that older links use."""
     raw_tags = request.GET.getlist("tag") + request.GET.get("tags", "").replace(",", " ").split()
     error = None
     try:
@@ -123,15 +125,19 @@ def search(request: HttpRequest) -> HttpResponse:
     except _BadTagState as bad:
         return _refused(str(bad))
     text = request.GET.get("q", "").strip()[:200]
-    photos = selectors.search_photos(request.user, tags=tags, tag_state=tag_state, text=text or None)
+    words = tag_services.search_words(text)
+    photos = selectors.search_photos(request.user, tags=tags, tag_state=tag_state, words=words)
+    word_tags = known_tags(request.user, [word.tag for word in words if word.tag and word.tag not in tags])
     return _gallery(
         request,
         photos,
         "web/search.html",
         text=text,
+        search_text=text or " ".join(tags),
         error=error,
-        searched=bool(tags or text),
-        **_tag_search_context(request, tags, tag_state),
+        searched=bool(tags or words),
+        word_tags=word_tags,
+        **_tag_search_context(request, [*tags, *word_tags], tag_state),
     )
 
 

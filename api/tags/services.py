@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from api.notifications.models import Kind
 from api.notifications.services import notify
 from api.photos.models import Photo
+from api.photos.selectors import Word
 from api.tagging import suppression
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
 from api.tags.selectors import can_take_part
@@ -56,6 +57,23 @@ def normalise_many(raw: Iterable[str]) -> list[str]:
                 if name not in names:
                     names.append(name)
     return names
+
+
+def search_words(raw: str, *, limit: int = 10) -> list[Word]:
+    """The words of a search box, each with its tag name when it can be one: "#Blue dress" is
+    blue and dress, looked for as tags and in captions. At most ``limit`` words, so one request
+    cannot ask for hundreds of subqueries."""
+    words: list[Word] = []
+    for part in raw.replace(",", " ").split():
+        text = part.lstrip("#")
+        if not text or any(word.text.lower() == text.lower() for word in words):
+            continue
+        try:
+            tag: str | None = normalise(text)
+        except TagRejected:
+            tag = None
+        words.append(Word(text=text, tag=tag))
+    return words[:limit]
 
 
 def _tag_named(name: str) -> Tag:

@@ -615,6 +615,15 @@ ROWS: list[Row] = [
     Row("web:password-change-done", "GET", SIGNED_IN, lambda c: "/accounts/password/done/"),
     # ---- the website, rough edges
     Row("web:favicon", "GET", ANYONE, fixed("/favicon.ico")),
+    # The one search box: a word that is a tag only on a hidden photo must not become a chip.
+    *(
+        Row("web:search", "GET", ANYONE, fixed(f"/search/?q=tag{v}+only-its-viewers"), label=f"words-{v}")
+        for v in VISIBILITIES
+    ),
+    *(
+        Row("photo-list", "GET", ANYONE, fixed(f"/api/photos/?search=tag{v}"), label=f"words-{v}")
+        for v in VISIBILITIES
+    ),
 ]
 
 

@@ -123,7 +123,7 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     expect(page.locator(".add-tag datalist option[value=beach]")).to_have_count(1)
 
     # Search by tag finds exactly the tagged photo.
-    page.get_by_label("Search by tags").fill("#beach")
+    page.get_by_label("Search tags and captions").fill("#beach")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator(".grid .card")).to_have_count(1)
     shot(page, "search")
