@@ -39,7 +39,7 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     expect(page.get_by_text("Welcome to Tagloop, dora!")).to_be_visible()
 
     # Upload two photos by drag-and-drop, and one file that is not a photo.
-    page.get_by_role("link", name="Upload").click()
+    page.get_by_role("link", name="Upload", exact=True).click()  # not the intro's "Upload your first photos"
     drop_files(
         page,
         "#dropzone",
