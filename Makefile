@@ -9,10 +9,11 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 .PHONY: run test lint install install-dev services browser clean bench
 
 # The platform runs the model in its worker, so `make run` needs the ML requirements too.
+# pip's own progress shows: a first install downloads torch, minutes of silence otherwise.
 $(VENV)/.installed: requirements-ml.txt requirements.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check -r requirements-ml.txt >$(VENV)/pip.log 2>&1 \
-		|| { cat $(VENV)/pip.log; exit 1; }
+	@test -x $(PY) || { echo "Making the virtualenv ($(VENV))…"; $(PYTHON) -m venv $(VENV); }
+	@echo "Installing Python packages (pip)…"
+	@$(PY) -m pip install --disable-pip-version-check --progress-bar on -r requirements-ml.txt
 	@touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt requirements-ml.txt requirements.txt

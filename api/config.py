@@ -7,6 +7,7 @@ Every reader fails loudly (``ImproperlyConfigured``) on a value it cannot parse,
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +174,8 @@ def broker_from_url(redis_url: str, *, var_dir: Path) -> Broker:
     for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return Broker(
-        "filesystem://",
+        # Named host: kombu warned "No hostname was supplied" on every connection otherwise.
+        "filesystem://localhost//",
         {
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
@@ -183,3 +185,24 @@ def broker_from_url(redis_url: str, *, var_dir: Path) -> Broker:
             "store_processed": False,
         },
     )
+
+
+def local_secret(var_dir: Path, name: str) -> str:
+    """A secret of ``make run``'s own (its SECRET_KEY, the admin's password): made once in
+    ``var/<name>``, readable by its owner only, and read back on every later start, so sessions
+    and the password survive a restart. Compose never calls this: there a missing SECRET_KEY
+    still stops start-up."""
+    path = var_dir / name
+    var_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: of two starts at once, one writes the secret and the other reads it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+        if not secret:
+            raise ImproperlyConfigured(f"{path} is empty: delete it and a new one is made") from None
+        return secret
+    secret = secrets.token_urlsafe(50 if name == "secret_key" else 18)
+    with os.fdopen(fd, "w") as out:
+        out.write(secret + "\n")
+    return secret

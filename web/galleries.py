@@ -17,7 +17,7 @@ from api.photos import selectors
 from api.photos.models import Photo
 from api.social.selectors import following_feed, my_favourites, person_card
 from api.tags import services as tag_services
-from api.tags.selectors import attach_tags, with_their_tags
+from api.tags.selectors import attach_tags, known_tags, with_their_tags
 
 _Row = TypeVar("_Row", bound=Model)
 
@@ -49,7 +49,11 @@ def gallery(request: HttpRequest, photos: QuerySet[Photo], template: str, **cont
 
 
 def feed(request: HttpRequest) -> HttpResponse:
-    return gallery(request, selectors.listed_photos(request.user), "web/feed.html")
+    # Visitors, and members who have uploaded nothing yet, are told what the site is for.
+    newcomer = (
+        not request.user.is_authenticated or not Photo.objects.filter(owner_id=request.user.pk).exists()
+    )
+    return gallery(request, selectors.listed_photos(request.user), "web/feed.html", newcomer=newcomer)
 
 
 def profile(request: HttpRequest, username: str) -> HttpResponse:
@@ -127,6 +131,8 @@ def tag_page(request: HttpRequest, name: str) -> HttpResponse:
 
 
 def search(request: HttpRequest) -> HttpResponse:
+    """The one search box (``q``): each word must be a tag of the photo or be in its caption.
+    ``tag``/``tags`` are still the strict tag search that older links use."""
     raw_tags = request.GET.getlist("tag") + request.GET.get("tags", "").replace(",", " ").split()
     error = None
     try:
@@ -138,15 +144,19 @@ def search(request: HttpRequest) -> HttpResponse:
     except _BadTagState as bad:
         return _refused(str(bad))
     text = request.GET.get("q", "").strip()[:200]
-    photos = selectors.search_photos(request.user, tags=tags, tag_state=tag_state, text=text or None)
+    words = tag_services.search_words(text)
+    photos = selectors.search_photos(request.user, tags=tags, tag_state=tag_state, words=words)
+    word_tags = known_tags(request.user, [word.tag for word in words if word.tag and word.tag not in tags])
     return gallery(
         request,
         photos,
         "web/search.html",
         text=text,
+        search_text=text or " ".join(tags),
         error=error,
-        searched=bool(tags or text),
-        **_tag_search_context(request, tags, tag_state),
+        searched=bool(tags or words),
+        word_tags=word_tags,
+        **_tag_search_context(request, [*tags, *word_tags], tag_state),
     )
 
 

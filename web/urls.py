@@ -19,6 +19,7 @@ app_name = "web"
 urlpatterns = [
     path("", galleries.feed, name="feed"),
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("upload/", views.upload, name="upload"),
     path("search/", galleries.search, name="search"),
     path("my/photos/", my_photos.my_photos, name="my-photos"),

@@ -14,7 +14,8 @@ from django.db import connection
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.templatetags.static import static
+from django.views.decorators.http import require_POST, require_safe
 from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts.selectors import signed_in_user
@@ -40,6 +41,13 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever a page's <link rel="icon"> says: each of those
+    requests was a 404 in the log."""
+    return redirect(static("web/favicon.svg"))
+
+
 # ---------------------------------------------------------------- one photo
 
 
@@ -51,6 +59,9 @@ def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) 
         .filter(photo=photo)
         .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
     )
+    for t in tags:
+        # The owner's vote decides the state (api/tags/services.py): others' votes are noted only.
+        t.owner_decided = any(v.user_id == photo.owner_id for v in t.votes.all())  # type: ignore[attr-defined]
     return {
         "photo": photo,
         "is_owner": is_owner,

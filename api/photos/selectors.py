@@ -4,6 +4,7 @@ leak through one forgotten query."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
@@ -20,6 +21,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce
 
 from api.photos.models import Photo, Visibility
@@ -93,6 +95,18 @@ UNKNOWN_TAG_STATE = (
 # pagination in api/pagination.py pages through it.
 SEARCH_ORDER = ("tag_standing", "-tag_confidence", "-id")
 
+# A photo found by a word of its caption, not by a tag for every word: after every tag match.
+CAPTION_STANDING = 3
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a search box: ``text`` is looked for in captions, ``tag`` is the word as a tag
+    name (None when it cannot be one, e.g. "it's")."""
+
+    text: str
+    tag: str | None
+
 
 def search_photos(
     viewer: User,
@@ -102,29 +116,41 @@ def search_photos(
     owner: str | None = None,
     status: str | None = None,
     text: str | None = None,
+    words: Sequence[Word] = (),
 ) -> QuerySet[Photo]:
     """Listed photos matching every filter. Each searched tag must be on the photo and live: a
     rejected tag does not describe it, and with ``tag_state="confirmed"`` only a confirmed one
-    does.
+    does. Each of ``words`` (the one search box) must be such a tag on the photo or be in its
+    caption, so "blue dress" finds a photo tagged #blue and captioned "my blue dress".
 
     A tag search puts what people vouched for first. A photo ranks by its weakest searched tag:
 
     1. every searched tag confirmed (``tag_standing`` 0), newest first;
     2. the weakest one suggested by a person and not yet confirmed (1), newest first;
     3. the weakest one a model suggestion nobody has confirmed (2), by ``tag_confidence``, the
-       lowest score among those suggestions, highest first; then newest first.
+       lowest score among those suggestions, highest first; then newest first;
+    4. a photo that matched some word only by its caption (3), newest first.
 
     Each photo of a tag search also carries ``matched_tags``: the searched tags as they stand on
     it, so a page or the API can say which are suggestions, and how confident, in one query."""
     photos = listed_photos(viewer)
-    if not tags:
+    if not tags and not words:
         return _other_filters(photos, owner=owner, status=status, text=text)
     states = _counted_states(tag_state)
+
+    def tagged(name: str) -> Exists:
+        return Exists(PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name=name, state__in=states))
+
     for name in tags:
+        photos = photos.filter(tagged(name))
+    for word in words:
         photos = photos.filter(
-            Exists(PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name=name, state__in=states))
+            Q(caption__icontains=word.text) | Q(tagged(word.tag))
+            if word.tag
+            else Q(caption__icontains=word.text)
         )
-    matched = PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name__in=tags, state__in=states)
+    names = [*tags, *(word.tag for word in words if word.tag)]
+    matched = PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name__in=names, state__in=states)
     standing = Case(
         When(state=TagState.CONFIRMED, then=Value(0)),
         When(source=TagSource.USER, then=Value(1)),
@@ -134,18 +160,25 @@ def search_photos(
     guesses = matched.filter(source=TagSource.MODEL, state=TagState.SUGGESTED).annotate(
         confidence=Coalesce("score", Value(0.0))
     )
+    by_tags: Combinable = Subquery(
+        matched.annotate(standing=standing).order_by("-standing").values("standing")[:1],
+        output_field=IntegerField(),
+    )
+    words_as_tags = [tagged(word.tag) for word in words if word.tag]
+    if len(words_as_tags) < len(words):
+        by_tags = Value(CAPTION_STANDING)  # some word can only have matched a caption
+    elif words:
+        # Ranked by the tags only where every word matched as a tag, not by a caption.
+        by_tags = Case(When(Q(*words_as_tags), then=by_tags), default=Value(CAPTION_STANDING))
     photos = photos.annotate(
-        tag_standing=Subquery(
-            matched.annotate(standing=standing).order_by("-standing").values("standing")[:1],
-            output_field=IntegerField(),
-        ),
+        tag_standing=by_tags,
         # 1.0 when no searched tag is a bare model guess, so that the key is never null.
         tag_confidence=Coalesce(
             Subquery(guesses.order_by("confidence").values("confidence")[:1]),
             Value(1.0),
             output_field=FloatField(),
         ),
-    ).prefetch_related(matched_tags(tags, tag_state))
+    ).prefetch_related(matched_tags(names, tag_state))
     return _other_filters(photos, owner=owner, status=status, text=text).order_by(*SEARCH_ORDER)
 
 

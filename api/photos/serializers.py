@@ -137,3 +137,4 @@ class PhotoFilterSerializer(serializers.Serializer):
     owner = serializers.CharField(required=False, max_length=150)
     status = serializers.ChoiceField(choices=TaggingStatus.choices, required=False)
     q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    search = serializers.CharField(required=False, allow_blank=True, max_length=200)

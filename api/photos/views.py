@@ -30,7 +30,7 @@ from api.photos.serializers import (
 from api.social.selectors import with_favourite_counts
 from api.tagging.similarity import similar_photos
 from api.tags.selectors import attach_tags, with_their_tags
-from api.tags.services import TagRejected
+from api.tags.services import TagRejected, search_words
 from api.tags.services import normalise as normalise_tag
 
 
@@ -83,6 +83,7 @@ class PhotoViewSet(
                 owner=wanted.get("owner"),
                 status=wanted.get("status"),
                 text=wanted.get("q"),
+                words=search_words(wanted.get("search", "")),
             )
             return with_tags(photos)
         return with_tags(Photo.objects.select_related("owner"))
@@ -119,6 +120,13 @@ class PhotoViewSet(
             OpenApiParameter("owner", str),
             OpenApiParameter("status", str, enum=["pending", "tagged", "failed"]),
             OpenApiParameter("q", str, description="Words in the caption"),
+            OpenApiParameter(
+                "search",
+                str,
+                description="The website's search box: each word must be one of the photo's live "
+                "tags (as tag_state counts them) or be in its caption. Photos tagged with every "
+                "word come first, ranked as a tag search; then those found by their caption.",
+            ),
         ]
     )
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

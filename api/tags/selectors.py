@@ -87,6 +87,23 @@ def search_tags(viewer: AbstractBaseUser | AnonymousUser, query: str = "", limit
     return tags[:limit]
 
 
+def known_tags(viewer: AbstractBaseUser | AnonymousUser, names: Sequence[str]) -> list[str]:
+    """Which of ``names`` are tags on a photo the viewer may see, in the order given: the search
+    box offers these as tag chips. Only visible photos count, so a private photo's tag is not
+    revealed by searching for it."""
+    if not names:
+        return []
+    visible = Q(photo_tags__photo__visibility=Visibility.PUBLIC)
+    if viewer.is_authenticated:
+        visible |= Q(photo_tags__photo__owner_id=viewer.pk)
+    found = set(
+        Tag.objects.filter(visible, name__in=names, photo_tags__state__in=LIVE_STATES).values_list(
+            "name", flat=True
+        )
+    )
+    return [name for name in names if name in found]
+
+
 def uncertain_suggestions(
     viewer: AbstractBaseUser, *, skip: Collection[int] = (), limit: int = 12
 ) -> QuerySet[PhotoTag]:

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from api.notifications.models import Kind
 from api.notifications.services import notify
 from api.photos.models import Photo
+from api.photos.selectors import Word
 from api.tagging import suppression
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
 from api.tags.selectors import can_take_part
@@ -56,6 +57,23 @@ def normalise_many(raw: Iterable[str]) -> list[str]:
                 if name not in names:
                     names.append(name)
     return names
+
+
+def search_words(raw: str, *, limit: int = 10) -> list[Word]:
+    """The words of a search box, each with its tag name when it can be one: "#Blue dress" is
+    blue and dress, looked for as tags and in captions. At most ``limit`` words, so one request
+    cannot ask for hundreds of subqueries."""
+    words: list[Word] = []
+    for part in raw.replace(",", " ").split():
+        text = part.lstrip("#")
+        if not text or any(word.text.lower() == text.lower() for word in words):
+            continue
+        try:
+            tag: str | None = normalise(text)
+        except TagRejected:
+            tag = None
+        words.append(Word(text=text, tag=tag))
+    return words[:limit]
 
 
 def _tag_named(name: str) -> Tag:
@@ -131,16 +149,21 @@ def vote(*, photo: Photo, user: User, name: str, value: str) -> PhotoTag:
 
 
 def remove_tag(*, photo: Photo, user: User, name: str) -> PhotoTag | None:
-    """The owner removes any tag; removing a model suggestion keeps it as rejected so the model
-    never suggests it again. Others may withdraw only a suggestion they made that no one else
-    has vouched for. Returns the kept (rejected) tag, or None when the row is gone."""
+    """The owner removes any tag. A tag someone other than the owner proposed or vouched for (a
+    model suggestion, another person's tag) is kept as rejected by the owner's vote: a training
+    negative, and a model suggestion is never made again. Deleting it threw away what the
+    others said and what the owner decided. Only the owner's own tag that nobody else voted on
+    is deleted: there is no one else's word to keep. Others may withdraw only a suggestion they
+    made that no one else has vouched for. Returns the kept (rejected) tag, or None when the
+    row is gone."""
     with transaction.atomic():
         photo_tag = _photo_tag(photo, name, lock=True)
         if user.is_authenticated and photo.owner_id == user.pk:
-            if photo_tag.source == TagSource.MODEL:
-                return _record_vote(photo_tag, user, Vote.REJECT)
-            photo_tag.delete()
-            return None
+            owners_own = photo_tag.source == TagSource.USER and photo_tag.added_by_id == user.pk
+            if owners_own and not photo_tag.votes.exclude(user=user).exists():
+                photo_tag.delete()
+                return None
+            return _record_vote(photo_tag, user, Vote.REJECT)
         others_voted = photo_tag.votes.exclude(user=user).exists()
         if photo_tag.source == TagSource.USER and photo_tag.added_by_id == user.pk and not others_voted:
             photo_tag.delete()

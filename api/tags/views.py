@@ -58,7 +58,8 @@ class PhotoTagDetailView(APIView):
 
     @extend_schema(responses={200: PhotoTagSerializer, 204: None})
     def delete(self, request: Request, pk: int, name: str) -> Response:
-        """Remove a tag. A model suggestion removed by the owner is kept as rejected (200)."""
+        """Remove a tag. The owner removing a tag someone else proposed or vouched for keeps it as
+        rejected (200), so the model learns it; the owner's own unvouched tag is deleted (204)."""
         photo = photo_for(request, pk)
         return _run(
             lambda: _tag_response(services.remove_tag(photo=photo, user=signed_in_user(request), name=name))

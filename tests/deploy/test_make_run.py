@@ -76,11 +76,78 @@ def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path
             assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
             time.sleep(0.5)
         assert (tmp_path / "shared_fs" / "models" / "CURRENT").read_text().strip() == "0"
-        # The worker and the trainer say so when they consume their queues.
-        while log.read_text().count("ready.") < 2:
+        # The trainer runs beat, which keeps its schedule under var/.
+        assert any((tmp_path / "var").glob("celerybeat-schedule*"))
+        # What it printed is one line per step and where the site is; the processes' banners,
+        # Celery's warning about running as root and kombu's about the broker's host are gone.
+        while "Tagloop is running at" not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
-        assert "worker@" in log.read_text() and "trainer@" in log.read_text()
+        assert log.read_text().splitlines() == [
+            "Migrating the database…",
+            "Collecting static files…",
+            "Starting web, tagging worker, trainer…",
+            f"Tagloop is running at {base}/ — log in as admin / the password in ADMIN_PASSWORD"
+            " (Ctrl-C stops it)",
+        ]
+    finally:
+        platform.send_signal(signal.SIGTERM)
+        try:
+            platform.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(platform.pid, signal.SIGKILL)
+            platform.wait()
+    assert platform.returncode == 0, log.read_text()[-3000:]
+    printed = log.read_text()
+    assert printed.splitlines()[4] == "Stopping…"
+    for noise in ("[tasks]", "-------------- ", "SecurityWarning", "superuser privileges", "No hostname"):
+        assert noise not in printed, printed[-3000:]
+
+
+@pytest.mark.celery_worker
+def test_a_local_run_has_debug_off_and_keeps_its_own_secret_key_under_var(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}
+    }
+    env.update(
+        VAR_DIR=str(tmp_path / "var"), SHARED_FS=str(tmp_path / "fs"), STATIC_ROOT=str(tmp_path / "st")
+    )
+    env.pop("ADMIN_USERNAME", None)
+    env.pop("ADMIN_PASSWORD", None)
+    log = tmp_path / "platform.log"
+    with log.open("w") as out:
+        platform = subprocess.Popen(
+            [sys.executable, "scripts/run_platform.py", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while "Tagloop is running at" not in log.read_text():
+            assert platform.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        key = tmp_path / "var" / "secret_key"
+        password = tmp_path / "var" / "admin_password"
+        assert key.stat().st_mode & 0o777 == 0o600 and password.stat().st_mode & 0o777 == 0o600
+        assert f"log in as admin / the password in {password}" in log.read_text()
+        # A 404 is the site's own page, not Django's debug list of URL patterns.
+        missing = requests.get(f"{base}/no-such-page/", timeout=10)
+        assert missing.status_code == 404
+        assert "Page not found" in missing.text and "URLconf" not in missing.text
+        # With DEBUG off, whitenoise still serves the static files.
+        assert requests.get(f"{base}/static/web/site.css", timeout=10).status_code == 200
+        token = requests.post(
+            f"{base}/api/auth/token/",
+            data={"username": "admin", "password": password.read_text().strip()},
+            timeout=10,
+        )
+        assert token.status_code == 200, token.text
     finally:
         platform.send_signal(signal.SIGTERM)
         try:

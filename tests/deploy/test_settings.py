@@ -19,6 +19,7 @@ from api.config import (
     env_email,
     env_int,
     env_rate,
+    local_secret,
 )
 from tests.helpers.paths import REPO
 
@@ -80,7 +81,7 @@ def test_a_sqlite_url_is_the_embedded_default_database(tmp_path: Path) -> None:
 def test_without_redis_the_broker_needs_no_server(tmp_path: Path) -> None:
     broker = broker_from_url("", var_dir=tmp_path)
 
-    assert broker.url == "filesystem://"
+    assert broker.url == "filesystem://localhost//"
     assert Path(str(broker.transport_options["data_folder_in"])).is_dir()
     assert broker_from_url("redis://r:6379/0", var_dir=tmp_path).url == "redis://r:6379/0"
     with pytest.raises(ImproperlyConfigured, match="REDIS_URL"):
@@ -99,6 +100,15 @@ def _start_django(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True, timeout=60
     )
+
+
+def test_make_runs_secret_key_is_made_once_under_var_for_its_owner_only_and_reused(tmp_path: Path) -> None:
+    first = local_secret(tmp_path / "var", "secret_key")
+    again = local_secret(tmp_path / "var", "secret_key")
+
+    assert len(first) >= 50 and again == first
+    assert (tmp_path / "var" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert local_secret(tmp_path / "var", "admin_password") != first
 
 
 def test_secret_key_is_required_when_debug_is_off(tmp_path: Path) -> None:

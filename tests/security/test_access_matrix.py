@@ -772,6 +772,17 @@ ROWS: list[Row] = [
         form="multipart",
     ),
     Row("web:password-reset-complete", "GET", ANYONE, fixed("/accounts/reset/done/")),
+    # ---- the website, rough edges
+    Row("web:favicon", "GET", ANYONE, fixed("/favicon.ico")),
+    # The one search box: a word that is a tag only on a hidden photo must not become a chip.
+    *(
+        Row("web:search", "GET", ANYONE, fixed(f"/search/?q=tag{v}+only-its-viewers"), label=f"words-{v}")
+        for v in VISIBILITIES
+    ),
+    *(
+        Row("photo-list", "GET", ANYONE, fixed(f"/api/photos/?search=tag{v}"), label=f"words-{v}")
+        for v in VISIBILITIES
+    ),
 ]
 
 

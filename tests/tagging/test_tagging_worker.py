@@ -292,10 +292,11 @@ def test_a_member_uploads_sees_tags_arrive_fixes_one_and_helps_the_model(
     expect(suggestions.first).to_be_visible(timeout=60_000)
     wrong = suggestions.first.get_attribute("data-tag") or ""
 
-    # Fix them right there: reject the first suggestion, and add a tag of one's own the very moment
+    # Fix them right there: remove the first suggestion (the owner's remove keeps it rejected),
+    # and add a tag of one's own the very moment
     # the tags are redrawn (the new form must already be htmx's, not submitted natively).
     page.evaluate(SUBMIT_A_TAG_AS_SOON_AS_THE_TAGS_ARE_REDRAWN, "pet")
-    item.get_by_role("button", name=f"Reject {wrong}").click()
+    item.get_by_role("button", name=f"Remove {wrong}").click()
     expect(item.locator(f".chip[data-tag='{wrong}']")).to_have_class(re.compile(r"\brejected\b"))
     expect(item.locator(".chip[data-tag=pet]")).to_have_class("chip user confirmed")
     assert "name=pet" not in page.url  # no native submission reloaded the page

@@ -170,6 +170,18 @@ class TestAddingAndRemovingTags:
         assert response.status_code == 204
         assert not PhotoTag.objects.filter(tag__name="dog").exists()
 
+    def test_the_owner_removing_someone_elses_tag_keeps_it_as_the_owners_rejection(
+        self, alice: User, bob: User, public_photo: dict[str, Any]
+    ) -> None:
+        client_for(bob).post(f"/api/photos/{public_photo['id']}/tags/", {"name": "cat"}, format="json")
+
+        response = client_for(alice).delete(f"/api/photos/{public_photo['id']}/tags/cat/")
+
+        row = PhotoTag.objects.get(photo_id=public_photo["id"], tag__name="cat")
+        assert response.status_code == 200 and response.json()["state"] == "rejected"
+        assert row.state == "rejected"
+        assert dict(row.votes.values_list("user__username", "value")) == {"bob": "confirm", "alice": "reject"}
+
     def test_someone_else_cannot_remove_the_owners_tag(
         self, alice: User, bob: User, public_photo: dict[str, Any]
     ) -> None:

@@ -39,7 +39,7 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     expect(page.get_by_text("Welcome to Tagloop, dora!")).to_be_visible()
 
     # Upload two photos by drag-and-drop, and one file that is not a photo.
-    page.get_by_role("link", name="Upload").click()
+    page.get_by_role("link", name="Upload", exact=True).click()  # not the intro's "Upload your first photos"
     drop_files(
         page,
         "#dropzone",
@@ -55,6 +55,16 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     expect(items.filter(has_text="blue.jpg")).to_contain_text("Uploaded.")
     expect(items.filter(has_text="notes.jpg")).to_contain_text("not an image we can read")
     assert page.eval_on_selector_all("progress", "bars => bars.map(b => b.value)") == [100, 100, 100]
+    # Each photo that is in shows its thumbnail at once, and its tag chips below it; the file
+    # that was refused has no photo to show.
+    for name in ("red.jpg", "blue.jpg"):
+        row = items.filter(has_text=name)
+        expect(row.locator(".thumb img")).to_have_count(1)
+        expect(row.locator(".upload-tags .tags")).to_have_count(1)
+    page.wait_for_load_state("networkidle")
+    assert image_loaded(page, ".upload-item:nth-child(1) .thumb img")
+    assert image_loaded(page, ".upload-item:nth-child(2) .thumb img")
+    expect(items.filter(has_text="notes.jpg").locator(".thumb img")).to_have_count(0)
     shot(page, "upload")
 
     # Both appear in the feed with their thumbnails.
@@ -113,7 +123,7 @@ def test_a_new_member_uploads_tags_and_finds_photos(page: Page) -> None:
     expect(page.locator(".add-tag datalist option[value=beach]")).to_have_count(1)
 
     # Search by tag finds exactly the tagged photo.
-    page.get_by_label("Search by tags").fill("#beach")
+    page.get_by_label("Search tags and captions").fill("#beach")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.locator(".grid .card")).to_have_count(1)
     shot(page, "search")

@@ -135,7 +135,7 @@ def test_the_search_box_of_a_photo_page_starts_empty(alice: User) -> None:
 
     html = Client().get(f"/p/{mine.pk}/").content.decode()
 
-    assert 'name="tags" placeholder="Search tags, e.g. beach dog" value=""' in html
+    assert 'name="q" placeholder="Search tags and captions, e.g. blue dress" value=""' in html
 
 
 def test_a_page_that_needs_a_log_in_says_so_on_the_log_in_page() -> None:

@@ -25,11 +25,14 @@
     function row(file) {
       const li = document.createElement("li");
       li.className = "upload-item";
-      li.innerHTML = '<span class="name"></span><progress max="100" value="0"></progress><span class="status">Waiting…</span>';
+      li.innerHTML = '<span class="thumb" aria-hidden="true"></span><span class="name"></span><progress max="100" value="0"></progress><span class="status">Waiting…</span>';
       li.querySelector(".name").textContent = file.name + " (" + humanSize(file.size) + ")";
+      li.dataset.fileName = file.name;
       list.appendChild(li);
       return li;
     }
+
+    function fileName(li) { return li.dataset.fileName || ""; }
 
     function finish(li, ok, message, photo) {
       li.classList.add(ok ? "done" : "rejected");
@@ -40,6 +43,14 @@
         link.href = "/p/" + photo.id + "/";
         link.textContent = " Open";
         status.appendChild(link);
+      }
+      if (ok && photo && photo.thumbnail_url) {
+        // The server's own thumbnail (EXIF-rotated, as the grid shows it), so the list shows
+        // which photo is which as soon as it is in, not only a file name.
+        const img = document.createElement("img");
+        img.src = photo.thumbnail_url;
+        img.alt = photo.caption || fileName(li);
+        li.querySelector(".thumb").appendChild(img);
       }
       if (ok && photo && window.htmx) {
         // The photo's tag chips, live: they poll while the model works, then can be fixed here.

@@ -16,4 +16,5 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        self.stdout.write(f"{'Created' if created else 'Updated'} staff account {username!r}")
+        if int(options.get("verbosity", 1)) > 0:  # type: ignore[call-overload]
+            self.stdout.write(f"{'Created' if created else 'Updated'} staff account {username!r}")
