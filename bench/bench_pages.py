@@ -1,5 +1,5 @@
-"""Page-load benchmark: how long the feed, a photo page and the staff dashboard take with 5,000
-photos in the database, over HTTP from gunicorn and as a Chromium navigation.
+"""Page-load benchmark: how long the site's pages take with 5,000 photos in the database (with
+albums, follows, favourites and comments), over HTTP from gunicorn and as a Chromium navigation.
 
     .venv/bin/python bench/bench_pages.py --out bench/results/pages.json
 
@@ -14,11 +14,16 @@ What it does, all on this machine:
    with three model suggestions and an embedding (synthetic: its kind's centre plus noise), 2%
    failed with a reason, 2% left pending. People review 60%: the owner's tag, and on public
    photos other people's votes on 90% of the suggestions. Then ``manage.py train`` makes
-   version 1 from the vouched-for tags, so the dashboard shows real per-tag metrics.
+   version 1 from the vouched-for tags, so the dashboard shows real per-tag metrics. Then
+   (``bench/_social_data.py``) each member follows 8 others and makes ``--albums`` albums of 30
+   photos with a viewer and a contributor (who adds 10), and ``--favourites`` favourites and
+   ``--comments`` comments land on public photos, with the notifications they send.
 3. Starts gunicorn (1 worker x 4 threads, ``DEBUG=0``), and for each page makes ``--warmup``
    requests, then ``--requests`` timed ones, one at a time on a keep-alive connection: time from
    sending the request to the last byte of the HTML. Pages: the feed (anonymous and signed in),
-   a public photo page with its tags (signed in), the staff dashboard (staff).
+   a public photo page with its tags, the most commented photo, the album list and a shared
+   album, favourites, the following feed, notifications, a profile, a search and 'Your photos'
+   (signed in), the staff dashboard (staff); and the API's lists (HTTP only).
 4. Headless Chromium navigations per page after a warm-up one (``--navigations`` of them): the
    Navigation Timing entry (response end, DOMContentLoaded, load event), with thumbnails, CSS
    and scripts loaded from the same gunicorn; then a full-page screenshot of each page at 1280
@@ -99,6 +104,15 @@ def pages() -> dict[str, tuple[str, str | None]]:
         "feed_member": ("/", "member01"),
         "photo_member": (f"/p/{photo_id}/", "member01"),
         "dashboard_staff": ("/staff/", "boss"),
+        "photo_with_comments_member": (f"/p/{most_commented_public_photo()}/", "member01"),
+        "albums_member": ("/albums/", "member01"),
+        "album_member": (f"/a/{a_shared_album()}/", "member01"),
+        "favourites_member": ("/favourites/", "member01"),
+        "following_member": ("/following/", "member01"),
+        "notifications_member": ("/notifications/", "member01"),
+        "profile_member": ("/u/member02/", "member01"),
+        "search_member": ("/search/?q=blue+dress", "member01"),
+        "my_photos_member": ("/my/photos/", "member01"),
     }
 
 

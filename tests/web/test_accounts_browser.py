@@ -74,7 +74,7 @@ def test_an_account_deleted_from_its_page_leaves_nothing_behind(
     page.get_by_label("Your password").fill("a-strong-pass-42")
     page.get_by_role("button", name="Delete my account").click()
     expect(page.get_by_text(f"The account {zed.username} and everything in it were deleted.")).to_be_visible()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    expect(page.get_by_role("navigation").get_by_role("link", name="Log in")).to_be_visible()
     shot(page, "delete-account")
 
     assert traces(life) == []

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def log_out(page: Page) -> None:
     page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("link", name="Log in")).to_be_visible()
+    expect(page.get_by_role("navigation").get_by_role("link", name="Log in")).to_be_visible()
 
 
 def test_an_owner_shares_an_album_with_a_contributor_and_a_viewer_and_a_stranger_sees_none_of_it(
