@@ -40,6 +40,13 @@ def test_the_page_lists_only_ones_own_photos_each_with_a_checkbox(alice: User, b
     assert f'value="{theirs.pk}"' not in page
 
 
+def test_ones_own_profile_links_to_the_page_and_nobody_elses_does(alice: User, bob: User) -> None:
+    client = signed_in(alice)
+
+    assert 'href="/my/photos/">Manage your photos</a>' in client.get("/u/alice/").content.decode()
+    assert "Manage your photos" not in client.get("/u/bob/").content.decode()
+
+
 def test_signed_out_the_page_sends_one_to_log_in_saying_why(client: Client) -> None:
     answer = client.get("/my/photos/", follow=True)
 
