@@ -48,14 +48,15 @@ def step(line: str) -> None:
     print(line, flush=True)
 
 
-def admin_login(var_dir: Path) -> str:
-    """Who to log in as: ADMIN_USERNAME/ADMIN_PASSWORD when set, otherwise ``admin`` with a
-    password made once in var/admin_password, so a fresh checkout can log in at all."""
+def admin_login(var_dir: Path) -> tuple[str, bool]:
+    """Who to log in as, and whether the password was generated: ADMIN_USERNAME/ADMIN_PASSWORD
+    when set, otherwise ``admin`` with a password made once in var/admin_password, so a fresh
+    checkout can log in at all."""
     if os.environ.get("ADMIN_USERNAME", "").strip() and os.environ.get("ADMIN_PASSWORD"):
-        return f"{os.environ['ADMIN_USERNAME'].strip()} / the password in ADMIN_PASSWORD"
+        return f"{os.environ['ADMIN_USERNAME'].strip()} / the password in ADMIN_PASSWORD", False
     os.environ["ADMIN_USERNAME"] = "admin"
     os.environ["ADMIN_PASSWORD"] = local_secret(var_dir, "admin_password")
-    return f"admin / the password in {var_dir / 'admin_password'}"
+    return f"admin / the password in {var_dir / 'admin_password'}", True
 
 
 def wait_until_up(url: str, processes: dict[str, subprocess.Popen[bytes]], timeout: float = 300) -> bool:
@@ -88,12 +89,13 @@ def main() -> int:
     if not os.environ.get("SECRET_KEY"):
         os.environ["SECRET_KEY"] = local_secret(var_dir, "secret_key")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    login_as = admin_login(var_dir)
+    login_as, generated = admin_login(var_dir)
     step("Migrating the database…")
     manage("migrate", "--noinput", "-v", "0")
     step("Collecting static files…")
     manage("collectstatic", "--noinput", "-v", "0")
-    manage("ensure_admin", "-v", "0")
+    # A generated password only opens a fresh site: once the admin changes it, it stays changed.
+    manage("ensure_admin", "-v", "0", *(["--keep-password"] if generated else []))
 
     # --quiet: no banner; the step lines above say what started.
     celery = [PY, "-m", "celery", "-A", "api", "--quiet", "worker", "--loglevel", "WARNING"]

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from rest_framework.throttling import ScopedRateThrottle
 
 from tests.helpers.clients import client_for
@@ -100,3 +101,42 @@ def test_uploads_are_throttled(alice: User, monkeypatch: pytest.MonkeyPatch) -> 
 
     assert answers == [400, 400, 429]
     assert "Request was throttled" in client.post("/api/photos/", {}, format="multipart").json()["detail"]
+
+
+class TestTheAdminAccountMadeAtStart:
+    def test_it_is_created_as_staff_with_the_password_given(
+        self, db: None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ADMIN_USERNAME", "admin")
+        monkeypatch.setenv("ADMIN_PASSWORD", "first-pass-91")
+
+        call_command("ensure_admin", "-v", "0")
+
+        admin = User.objects.get(username="admin")
+        assert admin.is_staff and admin.is_superuser and admin.check_password("first-pass-91")
+
+    def test_a_password_set_by_the_operator_wins_at_every_start(
+        self, db: None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ADMIN_USERNAME", "admin")
+        monkeypatch.setenv("ADMIN_PASSWORD", "first-pass-91")
+        call_command("ensure_admin", "-v", "0")
+        monkeypatch.setenv("ADMIN_PASSWORD", "second-pass-92")
+
+        call_command("ensure_admin", "-v", "0")
+
+        assert User.objects.get(username="admin").check_password("second-pass-92")
+
+    def test_with_keep_password_one_changed_on_the_site_survives_a_restart(
+        self, db: None, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("ADMIN_USERNAME", "admin")
+        monkeypatch.setenv("ADMIN_PASSWORD", "generated-pass-93")
+        call_command("ensure_admin", "--keep-password", "-v", "0")
+        admin = User.objects.get(username="admin")
+        admin.set_password("changed-on-site-94")
+        admin.save()
+
+        call_command("ensure_admin", "--keep-password", "-v", "0")
+
+        assert User.objects.get(username="admin").check_password("changed-on-site-94")
