@@ -32,11 +32,16 @@ class AlbumSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_cover_url(self, album: Album) -> str | None:
         """The cover's thumbnail, only when the viewer may see that photo."""
-        cover = selectors.visible_cover(self._viewer(), album)
+        if hasattr(album, "cover_seen"):  # a list's album: with_page_facts answered already
+            cover = album.cover if album.cover_seen else None
+        else:
+            cover = selectors.visible_cover(self._viewer(), album)
         return None if cover is None else file_url(cover, "grid")
 
     def get_photo_count(self, album: Album) -> int:
         """The photos in it the viewer may see."""
+        if hasattr(album, "seen_count"):
+            return int(album.seen_count)
         return selectors.album_photos(self._viewer(), album).count()
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -50,6 +55,8 @@ class AlbumSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ChoiceField(choices=["owner", *Role.values], allow_null=True))
     def get_role(self, album: Album) -> str | None:
         """What the viewer is in this album: owner, contributor, viewer, or nothing."""
+        if hasattr(album, "viewer_role"):
+            return album.viewer_role  # type: ignore[no-any-return]
         return selectors.role_of(self._viewer(), album)
 
 

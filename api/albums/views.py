@@ -44,7 +44,9 @@ class AlbumViewSet(
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self) -> QuerySet[Album]:
-        return selectors.listed_albums(self.request.user, owner=self.request.query_params.get("owner"))
+        # The list's counts, covers and roles come in its one query, not one query per album.
+        listed = selectors.listed_albums(self.request.user, owner=self.request.query_params.get("owner"))
+        return selectors.with_page_facts(self.request.user, listed)
 
     def get_object(self) -> Album:
         album = selectors.viewable_album(

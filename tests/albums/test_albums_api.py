@@ -200,3 +200,46 @@ def test_an_album_downloads_as_a_streamed_zip_of_exactly_the_originals_the_viewe
     mine = zipfile.ZipFile(io.BytesIO(b"".join(owners.streaming_content)))
     assert len(mine.namelist()) == 2  # the owner sees their private photo, first in the album's order
     assert mine.namelist()[0] == f"0001-photo-{hidden.pk}.jpg"
+
+
+def test_the_album_list_says_what_each_album_says_alone_in_the_same_few_queries(
+    alice: User, bob: User
+) -> None:
+    """Counts, covers and roles come with the list's own query: the list agrees with each
+    album's own answer and its query count does not grow with the albums."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api.albums.services import add_photos, create_album, invite, update_album
+
+    made = iter(range(1000))
+
+    def grow(n: int) -> None:
+        for _ in range(n):
+            i = next(made)
+            album = create_album(owner=alice, title=f"a{i}", visibility="public")
+            shown, hidden = photo(alice, 3 * i + 1), photo(alice, 3 * i + 2, visibility="private")
+            add_photos(user=alice, album=album, photo_ids=[hidden.pk, shown.pk])
+            update_album(user=alice, album=album, cover=hidden.pk if i % 2 else shown.pk)
+            if i % 3 == 0:
+                invite(user=alice, album=album, username="bob", role="contributor")
+
+    api = client_for(bob)
+    grow(2)
+    with CaptureQueriesContext(connection) as small:
+        api.get("/api/albums/")
+    grow(10)
+
+    with CaptureQueriesContext(connection) as large:
+        listed = api.get("/api/albums/").json()["results"]
+
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert len(listed) == 12
+    for album in listed:
+        alone = api.get(f"/api/albums/{album['id']}/").json()
+        assert (album["photo_count"], album["cover_url"], album["role"]) == (
+            alone["photo_count"], alone["cover_url"], alone["role"]
+        )  # fmt: skip
+    assert {a["photo_count"] for a in listed} == {1}
+    assert {a["role"] for a in listed} == {"contributor", None}
+    assert sum(a["cover_url"] is None for a in listed) == 6
