@@ -2,8 +2,8 @@
 (GPS removed at upload, not recompressed) under ``photos/``, then ``tagloop.json`` with the
 account, each photo's caption, visibility, dates and tags, one's albums, comments, favourites
 and follows. Each original is read in chunks and written straight into the response, through
-the album download's unseekable pipe, so memory stays flat however many photos there are; only
-the JSON, a few hundred bytes a photo, is built whole."""
+the same unseekable pipe as the album download (``api/zipstream.py``), so memory stays flat
+however many photos there are; only the JSON, a few hundred bytes a photo, is built whole."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from api import volume
-from api.albums.download import CHUNK, _Pipe
 from api.albums.models import Album, AlbumPhoto
 from api.photos.models import Photo
 from api.social.models import Comment, Favourite, Follow, Profile
 from api.tags.models import PhotoTag
+from api.zipstream import ZipPipe, copy_file, zip_time
 
 METADATA = "tagloop.json"
 
@@ -35,7 +35,7 @@ def photo_entry(photo: Photo) -> str:
 
 
 def account_zip(user: User) -> Iterator[bytes]:
-    pipe = _Pipe()
+    pipe = ZipPipe()
     photos = Photo.objects.filter(owner=user).order_by("pk")
     exported: list[dict[str, object]] = []
     with zipfile.ZipFile(pipe, mode="w", compression=zipfile.ZIP_STORED) as archive:
@@ -43,15 +43,12 @@ def account_zip(user: User) -> Iterator[bytes]:
             path = volume.original_path(photo.content_hash, photo.file_ext)
             name = photo_entry(photo) if path.exists() else None  # a file lost on disk: its row still goes
             if name is not None:
-                entry = zipfile.ZipInfo(name, _stamp(photo.taken_at or photo.created_at))
-                with path.open("rb") as source, archive.open(entry, mode="w") as target:
-                    while chunk := source.read(CHUNK):
-                        target.write(chunk)
-                        yield pipe.drain()
+                entry = zipfile.ZipInfo(name, zip_time(photo.taken_at or photo.created_at))
+                yield from copy_file(archive, pipe, entry, path)
             exported.append(_photo(photo, name))
             yield pipe.drain()
         document = json.dumps(_metadata(user, exported), indent=2, ensure_ascii=False)
-        archive.writestr(zipfile.ZipInfo(METADATA, _stamp(timezone.now())), document)
+        archive.writestr(zipfile.ZipInfo(METADATA, zip_time(timezone.now())), document)
     yield pipe.drain()
 
 
@@ -128,7 +125,3 @@ def _metadata(user: User, photos: list[dict[str, object]]) -> dict[str, object]:
 
 def _iso(when: datetime | None) -> str | None:
     return when.isoformat() if when else None
-
-
-def _stamp(when: datetime) -> tuple[int, int, int, int, int, int]:
-    return (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
