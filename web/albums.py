@@ -28,7 +28,7 @@ from api.photos import selectors as photo_selectors
 from api.photos.models import Photo, Visibility
 from api.tags.selectors import with_their_tags
 from web.galleries import keyset_page
-from web.views import _photo_context
+from web.photo_page import photo_page_answer
 
 NOT_SHARED = "No album with this id, or it is not shared with you."
 # A contributor picks from their latest photos; older ones are added from their photo pages.
@@ -301,8 +301,6 @@ def photo_add_to_album(request: HttpRequest, pk: int) -> HttpResponse:
         with _refusals():
             services.add_photos(user=signed_in_user(request), album=album, photo_ids=[photo.pk])
     except _Refused as refused:
-        context = _photo_context(request, photo, None)
-        context["album_error"] = str(refused)
-        return render(request, "web/photo.html", context, status=refused.status)
+        return photo_page_answer(request, photo, None, status=refused.status, album_error=str(refused))
     messages.success(request, f"Added to the album “{album.title}”.")
     return redirect(album_path(album))

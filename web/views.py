@@ -11,7 +11,6 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
@@ -19,20 +18,16 @@ from django.views.decorators.http import require_POST, require_safe
 from rest_framework.throttling import ScopedRateThrottle
 
 from api.accounts.selectors import signed_in_user
-from api.albums.selectors import albums_to_add_to
 from api.photos import selectors, services
-from api.photos.links import file_token, file_url, share_url
 from api.photos.models import Photo, Visibility
 from api.tagging.similarity import similar_photos
 from api.tags import services as tag_services
-from api.tags.models import PhotoTag, TagSource, TagVote, Vote
+from api.tags.models import PhotoTag, Vote
 from api.tags.selectors import (
-    can_take_part,
-    photo_tags_with_votes,
     search_tags,
 )
 from web.account_forms import SignUpForm
-from web.conversation import conversation_context
+from web.photo_page import photo_context, photo_page_answer
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -51,47 +46,11 @@ def favicon(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------- one photo
 
 
-def _photo_context(request: HttpRequest, photo: Photo, share_token: str | None) -> dict[str, Any]:
-    is_owner = services.is_owner(request.user, photo)
-    token = file_token(request.user, photo, share_token)
-    tags = list(
-        photo_tags_with_votes()
-        .filter(photo=photo)
-        .prefetch_related(Prefetch("votes", queryset=TagVote.objects.select_related("user")))
-    )
-    for t in tags:
-        # The owner's vote decides the state (api/tags/services.py): others' votes are noted only.
-        t.owner_decided = any(v.user_id == photo.owner_id for v in t.votes.all())  # type: ignore[attr-defined]
-    return {
-        "photo": photo,
-        "is_owner": is_owner,
-        "share_token": share_token or "",
-        "tags": tags,
-        # False says "no confident suggestion" in words, rather than leaving the model's part blank.
-        "model_suggested": any(t.source == TagSource.MODEL for t in tags),
-        "can_tag": can_take_part(request.user, photo),
-        "display_url": file_url(photo, "display", token),
-        "original_url": file_url(photo, "original", token),
-        "share_url": share_url(request, photo),
-        "visibilities": Visibility.choices,
-        "location": selectors.visible_location(request.user, photo),
-        # Only one's own photos go into albums, so only the owner is offered them.
-        "albums_to_add": list(albums_to_add_to(request.user)) if is_owner else [],
-    }
-
-
-def _page_of(request: HttpRequest, photo: Photo, share_token: str | None) -> HttpResponse:
-    # The favourite button and comments only on the whole page: the tag chips' fragment, polled
-    # every second while the model works, has no use for them.
-    context = {**_photo_context(request, photo, share_token), **conversation_context(request, photo)}
-    return render(request, "web/photo.html", context)
-
-
 def photo_page(request: HttpRequest, pk: int) -> HttpResponse:
     photo = selectors.viewable_photo(request.user, pk, request.GET.get("s"))
     if photo is None:
         raise Http404("No photo with this id, or it is not shared with you.")
-    return _page_of(request, photo, request.GET.get("s"))
+    return photo_page_answer(request, photo, request.GET.get("s"))
 
 
 def photo_tags(request: HttpRequest, pk: int) -> HttpResponse:
@@ -120,7 +79,7 @@ def shared_photo(request: HttpRequest, token: str) -> HttpResponse:
     photo = selectors.photo_by_share_token(token)
     if photo is None:
         raise Http404("This share link does not work (any more).")
-    return _page_of(request, photo, token)
+    return photo_page_answer(request, photo, token)
 
 
 def _owned_photo(request: HttpRequest, pk: int) -> Photo:
@@ -162,7 +121,7 @@ def delete_photo(request: HttpRequest, pk: int) -> HttpResponse:
 def _chips(
     request: HttpRequest, photo: Photo, share_token: str | None, error: str | None = None
 ) -> HttpResponse:
-    context = _photo_context(request, photo, share_token)
+    context = photo_context(request, photo, share_token)
     context["tag_error"] = error
     # 200 even with an error: htmx swaps only successful answers, and the error is in the fragment.
     return render(request, "web/_tags.html", context)

@@ -3,21 +3,21 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.albums import selectors
 from api.albums.models import Album, Role
 from api.albums.services import MAX_PHOTOS_PER_REQUEST, TITLE_MAX_LENGTH
 from api.photos.links import file_url
 from api.photos.models import Visibility
-from api.photos.selectors import User
 from api.validation import StrictSerializer
 
 
 class AlbumSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username", read_only=True)
     cover_url = serializers.SerializerMethodField()
-    photo_count = serializers.SerializerMethodField()
+    photo_count = serializers.IntegerField(source="seen_count", read_only=True,
+                                           help_text="The photos in it the viewer may see")  # fmt: skip
     share_url = serializers.SerializerMethodField()
-    role = serializers.SerializerMethodField()
+    role = serializers.ChoiceField(source="viewer_role", choices=["owner", *Role.values], allow_null=True,
+                                   read_only=True, help_text="What the viewer is in this album")  # fmt: skip
 
     class Meta:
         model = Album
@@ -25,24 +25,13 @@ class AlbumSerializer(serializers.ModelSerializer):
                   "share_url", "role", "created_at", "updated_at"]  # fmt: skip
         read_only_fields = fields
 
-    def _viewer(self) -> User:
-        viewer: User = self.context["request"].user
-        return viewer
-
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_cover_url(self, album: Album) -> str | None:
-        """The cover's thumbnail, only when the viewer may see that photo."""
-        if hasattr(album, "cover_seen"):  # a list's album: with_page_facts answered already
-            cover = album.cover if album.cover_seen else None
-        else:
-            cover = selectors.visible_cover(self._viewer(), album)
-        return None if cover is None else file_url(cover, "grid")
-
-    def get_photo_count(self, album: Album) -> int:
-        """The photos in it the viewer may see."""
-        if hasattr(album, "seen_count"):
-            return int(album.seen_count)
-        return selectors.album_photos(self._viewer(), album).count()
+        """The cover's thumbnail, only when the viewer may see that photo. The album comes with
+        the facts a list shows (``selectors.with_page_facts``): the views serialize no other."""
+        if album.cover is None or not album.cover_seen:  # type: ignore[attr-defined]
+            return None
+        return file_url(album.cover, "grid")
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_share_url(self, album: Album) -> str | None:
@@ -51,13 +40,6 @@ class AlbumSerializer(serializers.ModelSerializer):
         if album.visibility != Visibility.UNLISTED or album.owner_id != getattr(request.user, "pk", None):
             return None
         return request.build_absolute_uri(f"/api/albums/{album.pk}/?share={album.share_token}")
-
-    @extend_schema_field(serializers.ChoiceField(choices=["owner", *Role.values], allow_null=True))
-    def get_role(self, album: Album) -> str | None:
-        """What the viewer is in this album: owner, contributor, viewer, or nothing."""
-        if hasattr(album, "viewer_role"):
-            return album.viewer_role  # type: ignore[no-any-return]
-        return selectors.role_of(self._viewer(), album)
 
 
 class AlbumCreateSerializer(StrictSerializer):

@@ -56,13 +56,18 @@ class AlbumViewSet(
             raise Http404("No album with this id, or it is not shared with you.")
         return album
 
+    def _answer(self, album: Album, code: int = status.HTTP_200_OK) -> Response:
+        """The album as a list shows it, with the facts read afresh (after any change)."""
+        facts = selectors.with_page_facts(self.request.user, Album.objects.filter(pk=album.pk)).get()
+        return Response(self.get_serializer(facts).data, status=code)
+
     @extend_schema(parameters=[OpenApiParameter("owner", str, description="Only this person's albums")])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
     @extend_schema(parameters=[SHARE])
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().retrieve(request, *args, **kwargs)
+        return self._answer(self.get_object())
 
     @extend_schema(request=AlbumCreateSerializer, responses={201: AlbumSerializer})
     def create(self, request: Request) -> Response:
@@ -71,7 +76,7 @@ class AlbumViewSet(
         form.is_valid(raise_exception=True)
         with refusals_as_400(services.AlbumRejected):
             album = services.create_album(owner=owner, **form.validated_data)
-        return Response(self.get_serializer(album).data, status=status.HTTP_201_CREATED)
+        return self._answer(album, status.HTTP_201_CREATED)
 
     @extend_schema(request=AlbumUpdateSerializer, responses={200: AlbumSerializer}, parameters=[SHARE])
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -82,7 +87,7 @@ class AlbumViewSet(
         cover = changes.pop("cover", False)
         with refusals_as_400(services.AlbumRejected):
             services.update_album(user=signed_in_user(request), album=album, cover=cover, **changes)
-        return Response(self.get_serializer(album).data)
+        return self._answer(album)
 
     @extend_schema(parameters=[SHARE])
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -125,7 +130,7 @@ class AlbumViewSet(
             else:
                 services.reorder(user=user, album=album, photo_ids=ids)
         album.refresh_from_db()
-        return Response(self.get_serializer(album).data)
+        return self._answer(album)
 
     @extend_schema(methods=["GET"], responses={200: MemberSerializer(many=True)})
     @extend_schema(
