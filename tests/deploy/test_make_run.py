@@ -8,6 +8,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,20 +26,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.mark.celery_worker
-def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path: Path) -> None:
+def environment_without(*names: str, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env.update(settings)
+    return env
+
+
+@dataclass
+class Platform:
+    process: subprocess.Popen[bytes]
+    base: str
+    log: Path
+
+    def printed(self) -> str:
+        return self.log.read_text()
+
+    def wait_until_it_prints(self, line: str, deadline: float) -> None:
+        while line not in self.printed():
+            assert self.process.poll() is None, self.printed()[-3000:]
+            assert time.monotonic() < deadline, self.printed()[-3000:]
+            time.sleep(0.5)
+
+
+@contextmanager
+def make_run(tmp_path: Path, env: dict[str, str]) -> Iterator[Platform]:
+    """What `make run` starts, on a free port; stopped with SIGTERM as Ctrl-C stops it, and it
+    must then exit cleanly."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG"}}
-    env.update(
-        VAR_DIR=str(tmp_path / "var"),
-        SHARED_FS=str(tmp_path / "shared_fs"),
-        STATIC_ROOT=str(tmp_path / "static"),
-        ADMIN_USERNAME="admin",
-        ADMIN_PASSWORD="admin-pass-123",
-    )
     log = tmp_path / "platform.log"
     with log.open("w") as out:
-        platform = subprocess.Popen(
+        process = subprocess.Popen(
             [sys.executable, "scripts/run_platform.py", "--port", str(port)],
             cwd=REPO,
             env=env,
@@ -44,8 +63,27 @@ def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    base = f"http://127.0.0.1:{port}"
     try:
+        yield Platform(process, f"http://127.0.0.1:{port}", log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 0, log.read_text()[-3000:]
+
+
+@pytest.mark.celery_worker
+def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path: Path) -> None:
+    env = environment_without(
+        "DATABASE_URL", "REDIS_URL", "DEBUG",
+        VAR_DIR=str(tmp_path / "var"), SHARED_FS=str(tmp_path / "shared_fs"),
+        STATIC_ROOT=str(tmp_path / "static"), ADMIN_USERNAME="admin", ADMIN_PASSWORD="admin-pass-123",
+    )  # fmt: skip
+    with make_run(tmp_path, env) as platform:
+        base = platform.base
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -55,8 +93,8 @@ def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path
             # loaded 2-core machine.
             except (requests.ConnectionError, requests.Timeout):
                 pass
-            assert platform.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            assert platform.process.poll() is None, platform.printed()[-3000:]
+            assert time.monotonic() < deadline, platform.printed()[-3000:]
             time.sleep(0.5)
 
         token = requests.post(
@@ -73,32 +111,22 @@ def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path
         # The worker publishes the day-zero model on first start and tags the upload.
         photo_url = f"{base}/api/photos/{created.json()['id']}/"
         while requests.get(photo_url, timeout=10).json()["status"] != "tagged":
-            assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
+            assert time.monotonic() < deadline + 60, platform.printed()[-3000:]
             time.sleep(0.5)
         assert (tmp_path / "shared_fs" / "models" / "CURRENT").read_text().strip() == "0"
         # The trainer runs beat, which keeps its schedule under var/.
         assert any((tmp_path / "var").glob("celerybeat-schedule*"))
         # What it printed is one line per step and where the site is; the processes' banners,
         # Celery's warning about running as root and kombu's about the broker's host are gone.
-        while "Tagloop is running at" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
-        assert log.read_text().splitlines() == [
+        platform.wait_until_it_prints("Tagloop is running at", deadline)
+        assert platform.printed().splitlines() == [
             "Migrating the database…",
             "Collecting static files…",
             "Starting web, tagging worker, trainer…",
             f"Tagloop is running at {base}/ — log in as admin / the password in ADMIN_PASSWORD"
             " (Ctrl-C stops it)",
         ]
-    finally:
-        platform.send_signal(signal.SIGTERM)
-        try:
-            platform.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(platform.pid, signal.SIGKILL)
-            platform.wait()
-    assert platform.returncode == 0, log.read_text()[-3000:]
-    printed = log.read_text()
+    printed = platform.printed()
     assert printed.splitlines()[4] == "Stopping…"
     for noise in ("[tasks]", "-------------- ", "SecurityWarning", "superuser privileges", "No hostname"):
         assert noise not in printed, printed[-3000:]
@@ -106,36 +134,17 @@ def test_the_platform_runs_and_tags_on_sqlite_and_the_filesystem_broker(tmp_path
 
 @pytest.mark.celery_worker
 def test_a_local_run_has_debug_off_and_keeps_its_own_secret_key_under_var(tmp_path: Path) -> None:
-    port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY"}
-    }
-    env.update(
-        VAR_DIR=str(tmp_path / "var"), SHARED_FS=str(tmp_path / "fs"), STATIC_ROOT=str(tmp_path / "st")
-    )
-    env.pop("ADMIN_USERNAME", None)
-    env.pop("ADMIN_PASSWORD", None)
-    log = tmp_path / "platform.log"
-    with log.open("w") as out:
-        platform = subprocess.Popen(
-            [sys.executable, "scripts/run_platform.py", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while "Tagloop is running at" not in log.read_text():
-            assert platform.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+    env = environment_without(
+        "DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "ADMIN_USERNAME", "ADMIN_PASSWORD",
+        VAR_DIR=str(tmp_path / "var"), SHARED_FS=str(tmp_path / "fs"), STATIC_ROOT=str(tmp_path / "st"),
+    )  # fmt: skip
+    with make_run(tmp_path, env) as platform:
+        base = platform.base
+        platform.wait_until_it_prints("Tagloop is running at", time.monotonic() + 120)
         key = tmp_path / "var" / "secret_key"
         password = tmp_path / "var" / "admin_password"
         assert key.stat().st_mode & 0o777 == 0o600 and password.stat().st_mode & 0o777 == 0o600
-        assert f"log in as admin / the password in {password}" in log.read_text()
+        assert f"log in as admin / the password in {password}" in platform.printed()
         # A 404 is the site's own page, not Django's debug list of URL patterns.
         missing = requests.get(f"{base}/no-such-page/", timeout=10)
         assert missing.status_code == 404
@@ -148,11 +157,3 @@ def test_a_local_run_has_debug_off_and_keeps_its_own_secret_key_under_var(tmp_pa
             timeout=10,
         )
         assert token.status_code == 200, token.text
-    finally:
-        platform.send_signal(signal.SIGTERM)
-        try:
-            platform.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(platform.pid, signal.SIGKILL)
-            platform.wait()
-    assert platform.returncode == 0, log.read_text()[-3000:]
