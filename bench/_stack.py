@@ -27,8 +27,8 @@ from trainer.allocator import model_process_env  # noqa: E402 - the repository's
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 
 
-def pg_admin(sql: str) -> None:
-    connection = psycopg2.connect(PG_ADMIN)
+def pg_admin(sql: str, database: str = "postgres") -> None:
+    connection = psycopg2.connect(PG_ADMIN, dbname=database)
     connection.autocommit = True
     with connection.cursor() as cursor:
         cursor.execute(sql)

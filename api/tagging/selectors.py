@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
@@ -50,6 +50,8 @@ def active_model() -> dict[str, Any]:
 
 
 def backlog(active_version: int | None) -> dict[str, int]:
+    # A count each: each reads only its index (few photos wait), where one aggregate with
+    # filters would read every photo.
     counts = {
         "pending": Photo.objects.filter(status=TaggingStatus.PENDING).count(),
         "failed": Photo.objects.filter(status=TaggingStatus.FAILED).count(),
@@ -63,14 +65,18 @@ def backlog(active_version: int | None) -> dict[str, int]:
 
 def throughput() -> dict[str, float]:
     now = timezone.now()
-    last_5 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=5)).count()
-    last_60 = Photo.objects.filter(tagged_at__gte=now - timedelta(minutes=60)).count()
-    uploaded = Photo.objects.filter(created_at__gte=now - timedelta(minutes=60)).count()
+    hour_ago = now - timedelta(minutes=60)
+    # One query over the last hour's photos (both columns are indexed) for the three counts.
+    counted = Photo.objects.filter(Q(tagged_at__gte=hour_ago) | Q(created_at__gte=hour_ago)).aggregate(
+        last_5=Count("id", filter=Q(tagged_at__gte=now - timedelta(minutes=5))),
+        last_60=Count("id", filter=Q(tagged_at__gte=hour_ago)),
+        uploaded=Count("id", filter=Q(created_at__gte=hour_ago)),
+    )
     return {
-        "last_5_minutes": last_5,
-        "last_hour": last_60,
-        "per_minute_5m": round(last_5 / 5, 2),
-        "uploaded_last_hour": uploaded,
+        "last_5_minutes": counted["last_5"],
+        "last_hour": counted["last_60"],
+        "per_minute_5m": round(counted["last_5"] / 5, 2),
+        "uploaded_last_hour": counted["uploaded"],
     }
 
 

@@ -5,7 +5,8 @@ suggested is no longer suggested by a day-zero head once people rejected its sug
 ``DAY_ZERO_SUPPRESS_REJECTIONS`` times and at least ``DAY_ZERO_SUPPRESS_RATIO`` times as often as
 they confirmed them. A community head's own tags are never suppressed this way: its rejections
 are explicit negatives the next training run learns from. The list is shown on the staff
-dashboard; it is kept in the shared cache and dropped whenever a model suggestion is decided.
+dashboard; it is kept in the shared cache (for ``CACHE_SECONDS`` at most) and dropped whenever a
+model suggestion is decided.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db.models import Count, Q
 
 from api.tags.models import PhotoTag, TagSource, TagState
 
-CACHE_KEY = "tagging:suppressed-day-zero-tags"
+CACHE_KEY = "tagging:suppressed-day-zero-tags:counts"  # the list with its counts (was: names)
 CACHE_SECONDS = 300
 
 
@@ -30,7 +31,16 @@ class Suppressed:
 
 
 def suppressed() -> list[Suppressed]:
-    """Every suppressed tag with its counts, most rejected first (one grouped query)."""
+    """Every suppressed tag with its counts, most rejected first, read through the cache: the
+    count groups every decided model suggestion, too much for each dashboard visit."""
+    listed: list[Suppressed] | None = cache.get(CACHE_KEY)
+    if listed is None:
+        listed = _counted()
+        cache.set(CACHE_KEY, listed, CACHE_SECONDS)
+    return listed
+
+
+def _counted() -> list[Suppressed]:
     rows = (
         PhotoTag.objects.filter(source=TagSource.MODEL, state__in=[TagState.CONFIRMED, TagState.REJECTED])
         .values("tag__name")
@@ -50,12 +60,8 @@ def suppressed() -> list[Suppressed]:
 
 
 def suppressed_names() -> frozenset[str]:
-    """What a worker leaves out of day-zero suggestions; read through the cache."""
-    names = cache.get(CACHE_KEY)
-    if names is None:
-        names = sorted(s.tag for s in suppressed())
-        cache.set(CACHE_KEY, names, CACHE_SECONDS)
-    return frozenset(names)
+    """What a worker leaves out of day-zero suggestions."""
+    return frozenset(s.tag for s in suppressed())
 
 
 def forget() -> None:

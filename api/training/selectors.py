@@ -10,9 +10,10 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max
 
-from api.tags.models import PhotoTag, TagState, TagVote
+from api.photos.models import Photo
+from api.tags.models import PhotoTag, TagVote
 from api.training.labels import collect_labels, vocabulary
 from api.training.models import ModelVersion, TrainingRun
 
@@ -62,18 +63,18 @@ def per_tag_quality(
 def next_vocabulary() -> tuple[list[str], dict[str, int]]:
     """The tags the next model will learn and those still short (with their vouched-for photos),
     exactly as the trainer counts them. Counting walks every label and vote, so the answer is
-    kept until a tag's state or a vote changes (or ten minutes pass), not recounted per page."""
-    tags = PhotoTag.objects.aggregate(
-        confirmed=Count("id", filter=Q(state=TagState.CONFIRMED)),
-        rejected=Count("id", filter=Q(state=TagState.REJECTED)),
-        changed=Max("updated_at"),
-        # Only public photos count: a tagged photo made private must drop out of the answer at once.
-        photo_changed=Max("photo__updated_at"),
-    )
-    votes = TagVote.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    kept until a tag, a vote or a photo changes (or ten minutes pass), not recounted per page.
+
+    What says "changed": each table's row count (a row deleted), its highest id (one added) and
+    its latest ``updated_at`` (one edited: every write to these rows sets it, bulk ones too).
+    Any photo's edit counts, not only a tagged one's: a tagged photo made private must drop out
+    at once, and a join to find the tagged ones cost more than the recount it saves."""
+    fingerprint = {"n": Count("id"), "last": Max("id"), "changed": Max("updated_at")}
     key = repr(
-        (sorted(tags.items()), sorted(votes.items()), settings.MIN_PHOTOS_PER_TAG, settings.TRAIN_MIN_TRUST,
-         settings.TAG_CONFIRMATIONS_REQUIRED)
+        (sorted(PhotoTag.objects.aggregate(**fingerprint).items()),
+         sorted(TagVote.objects.aggregate(**fingerprint).items()),
+         sorted(Photo.objects.aggregate(**fingerprint).items()),
+         settings.MIN_PHOTOS_PER_TAG, settings.TRAIN_MIN_TRUST, settings.TAG_CONFIRMATIONS_REQUIRED)
     )  # fmt: skip
     cached = cache.get(VOCABULARY_KEY)
     if cached is not None and cached[0] == key:

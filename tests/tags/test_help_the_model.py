@@ -109,3 +109,16 @@ def test_nobody_can_answer_a_suggestion_on_a_photo_they_may_not_see(alice: User,
 def test_with_nothing_left_to_review_the_page_says_so(alice: User) -> None:
     html = signed_in(alice).get("/help/?view=grid").content.decode()
     assert "Nothing left to review." in html
+
+
+def test_contributions_count_each_tag_once_whether_added_vouched_for_or_both(alice: User, bob: User) -> None:
+    mine = photo(alice)
+    add_tag(photo=mine, user=alice, name="harbour")
+    assert TagVote.objects.filter(photo_tag__photo=mine, user=alice).exists()  # added and vouched for
+    theirs = photo(bob)
+    for name, value in (("boat", "confirm"), ("kite", "reject")):
+        TagVote.objects.create(photo_tag=suggest(theirs, name, 0.4), user=alice, value=value)
+    TagVote.objects.create(photo_tag=suggest(theirs, "cloud", 0.4), user=bob, value="confirm")
+
+    assert contributions(alice) == 3
+    assert contributions(bob) == 1
