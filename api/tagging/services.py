@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
@@ -38,8 +39,15 @@ TAG_PENDING = "api.tagging.tasks.tag_pending"
 SWEEP = "api.tagging.tasks.sweep"
 
 
+# Drawn once per start of a process. A restarted container comes back with the same host name
+# and, its processes started in the same order, the same pids: without this it would take over
+# the row (start time, count) and the claims of the process it replaces.
+_STARTED_AS = secrets.token_hex(4)
+
+
 def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Who claims photos and reports a heartbeat: host, pid and this start's token."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_STARTED_AS}"
 
 
 # ------------------------------------------------------------------ waking workers

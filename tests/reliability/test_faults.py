@@ -55,7 +55,10 @@ def pool_process(worker: psutil.Process) -> psutil.Process:
 
 
 def worker_name(process: psutil.Process) -> str:
-    return f"{os.uname().nodename}:{process.pid}"
+    """The name the process reports its heartbeat under (its start token is its own)."""
+    prefix = f"{os.uname().nodename}:{process.pid}:"
+    wait_until(lambda: WorkerStatus.objects.filter(name__startswith=prefix).exists(), what="a heartbeat")
+    return WorkerStatus.objects.get(name__startswith=prefix).name
 
 
 @pytest.mark.parametrize("victim", ["the whole worker", "its pool process"])
@@ -74,8 +77,8 @@ def test_a_tagging_worker_killed_mid_batch_leaves_every_photo_tagged_exactly_onc
     with ExitStack() as workers:
         first = workers.enter_context(celery_worker("tagging", env=env, log=tmp_path / "first.log"))
         pool = pool_process(psutil.Process(first.pid))
-        dead = worker_name(pool)
         wait_until(lambda: Photo.objects.filter(status="tagged").count() >= 4, what="the first batches")
+        dead = worker_name(pool)
 
         if victim == "the whole worker":
             kill_hard(first)  # SIGKILL to the master and its pool: a crashed container
