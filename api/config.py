@@ -127,6 +127,11 @@ def database_from_url(url: str, *, base_dir: Path) -> dict[str, object]:
         if not name:
             raise ImproperlyConfigured(f"DATABASE_URL names no database: {url!r}")
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        # No JIT: the site's queries are short, and once the planner has real statistics the
+        # search's estimated cost passes jit_above_cost, so PostgreSQL spent about 110 ms
+        # compiling a query that runs in 8 ms (bench_pages, 5,000 photos). ?options=... in the
+        # URL replaces this, for a pooler that refuses startup options.
+        options.setdefault("options", "-c jit=off")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": name,

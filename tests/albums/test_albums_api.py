@@ -243,3 +243,32 @@ def test_the_album_list_says_what_each_album_says_alone_in_the_same_few_queries(
     assert {a["photo_count"] for a in listed} == {1}
     assert {a["role"] for a in listed} == {"contributor", None}
     assert sum(a["cover_url"] is None for a in listed) == 6
+
+
+def test_an_albums_photos_come_with_their_tags_and_favourites_in_the_same_few_queries(
+    alice: User, bob: User
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api.albums.services import add_photos, create_album
+    from api.social.services import favourite
+
+    album = create_album(owner=alice, title="trip", visibility="public")
+    api = client_for(bob)
+
+    def add(first: int, n: int) -> None:
+        photos = [photo(alice, 500 + i) for i in range(first, first + n)]
+        add_photos(user=alice, album=album, photo_ids=[p.pk for p in photos])
+        for p in photos:
+            favourite(user=bob, photo=p)
+
+    add(0, 2)
+    with CaptureQueriesContext(connection) as small:
+        api.get(f"/api/albums/{album.pk}/photos/")
+    add(2, 10)
+    with CaptureQueriesContext(connection) as large:
+        listed = api.get(f"/api/albums/{album.pk}/photos/").json()["results"]
+
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert [p["favourites"] for p in listed] == [1] * 12

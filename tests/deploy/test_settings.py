@@ -66,7 +66,20 @@ def test_a_postgres_url_becomes_a_psycopg_database() -> None:
         "db",
         "5433",
     )
-    assert db["OPTIONS"] == {"sslmode": "disable"}
+    # JIT off unless the URL says otherwise (api/config.py says why).
+    assert db["OPTIONS"] == {"sslmode": "disable", "options": "-c jit=off"}
+    chosen = database_from_url("postgres://db/tagloop?options=-c%20work_mem%3D8MB", base_dir=Path("/x"))
+    assert chosen["OPTIONS"] == {"options": "-c work_mem=8MB"}
+
+
+@pytest.mark.django_db
+def test_the_sites_postgresql_connections_compile_no_queries_with_jit() -> None:
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
 
 
 def test_a_sqlite_url_is_the_embedded_default_database(tmp_path: Path) -> None:
