@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tagloop
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint install install-dev services browser clean bench
+.PHONY: run up test lint install install-dev services browser clean bench
 
 # The platform runs the model in its worker, so `make run` needs the ML requirements too.
 # pip's own progress shows: a first install downloads torch, minutes of silence otherwise.
@@ -28,6 +28,10 @@ install-dev: $(VENV)/.installed-dev
 ## make run: the whole platform (web + tagging worker + trainer) on http://127.0.0.1:8000 (PORT changes it)
 run: install
 	@$(PY) scripts/run_platform.py $(if $(PORT),--port $(PORT))
+
+## make up: the compose stack (docker compose up -d --build --wait), on Docker Compose 2.24+ only
+up:
+	@scripts/compose.sh up -d --build --wait
 
 ## make test: lint, type checks and the whole test suite against real PostgreSQL, Redis, Celery, Chromium
 test: install-dev services browser

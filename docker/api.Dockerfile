@@ -1,6 +1,8 @@
 # The API image: Django, DRF, gunicorn, Celery client. No torch and no CUDA, so it stays small;
 # the model runs in the ml image (docker/ml.Dockerfile).
-FROM python:3.11-slim
+# The official image unless told otherwise (the compose test builds a stand-in of it).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -1,6 +1,11 @@
-# The worker and trainer image: the API code plus torch (with its CUDA libraries; it runs on the
-# CPU too). GPUs are switched on by docker-compose.gpu.yml, not by a different image.
-FROM python:3.11-slim
+# The worker and trainer image: the API code plus torch. One Dockerfile, two images, chosen by
+# where torch comes from (TORCH_INDEX_URL):
+#   https://download.pytorch.org/whl/cpu  the CPU-only build (default; no CUDA libraries)
+#   https://pypi.org/simple               the CUDA 13 build (docker-compose.gpu.yml); it runs on
+#                                         the CPU too, and on a GPU needs NVIDIA driver 580+
+# The official image unless told otherwise (the compose test builds a stand-in of it).
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -19,9 +24,14 @@ RUN useradd --create-home --uid 1000 --user-group app \
 
 WORKDIR /app
 
-# requirements-ml.txt includes requirements.txt; both are needed for the -r to resolve.
+# torch and torchvision first, from the chosen index, at the versions requirements-ml.txt pins
+# (a CPU wheel's version is 2.14.1+cpu, which ==2.14.1 accepts); then the rest from PyPI, where
+# pip finds torch already there. requirements-ml.txt includes requirements.txt.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 COPY requirements.txt requirements-ml.txt ./
-RUN pip install -r requirements-ml.txt
+RUN pip install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
+        $(grep -E '^(torch|torchvision)==' requirements-ml.txt) \
+    && pip install -r requirements-ml.txt
 
 COPY api/ api/
 COPY web/ web/

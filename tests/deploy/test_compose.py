@@ -24,8 +24,25 @@ PYTHON_SERVICES = ("api", "worker", "trainer")
 GPU_SERVICES = {"worker", "trainer"}
 
 
+class _ComposeLoader(yaml.SafeLoader):
+    """YAML with Compose's own tags: ``!reset`` and ``!override`` read as their plain value."""
+
+
+def _plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    assert isinstance(node, yaml.ScalarNode)
+    return loader.construct_scalar(node)
+
+
+for _tag in ("!reset", "!override"):
+    _ComposeLoader.add_constructor(_tag, _plain)
+
+
 def _load(name: str) -> dict[str, Any]:
-    data = yaml.safe_load((ROOT / name).read_text())
+    data = yaml.load((ROOT / name).read_text(), Loader=_ComposeLoader)  # a SafeLoader: no Python objects
     assert isinstance(data, dict), f"{name} is not a YAML mapping"
     return data
 
@@ -38,6 +55,11 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def gpu_override() -> dict[str, Any]:
     return _load("docker-compose.gpu.yml")
+
+
+@pytest.fixture(scope="module")
+def worker_host() -> dict[str, Any]:
+    return _load("docker-compose.worker.yml")
 
 
 @pytest.fixture(scope="module")
@@ -312,15 +334,20 @@ def test_python_services_share_one_environment_and_an_optional_dotenv(compose: d
     assert env["REDIS_URL"] == "redis://redis:6379/0"
     assert env["SERVE_FILES_WITH_NGINX"] == "1"
     assert env["DEBUG"] == "0"
-    assert env["SECRET_KEY"].startswith("${SECRET_KEY:?"), "compose must refuse to start without a key"
+    # Empty when unset, so compose's own commands (logs, down) work without a .env; Django then
+    # refuses to start without it (tests/deploy/test_settings.py).
+    assert env["SECRET_KEY"] == "${SECRET_KEY:-}"
     for name in PYTHON_SERVICES:
         assert compose["services"][name]["env_file"] == [{"path": ".env", "required": False}]
 
 
 def test_every_compose_variable_is_listed_in_env_example(
-    compose: dict[str, Any], gpu_override: dict[str, Any], env_example: dict[str, str]
+    compose: dict[str, Any],
+    gpu_override: dict[str, Any],
+    worker_host: dict[str, Any],
+    env_example: dict[str, str],
 ) -> None:
-    used = _compose_variables(compose) | _compose_variables(gpu_override)
+    used = _compose_variables(compose) | _compose_variables(gpu_override) | _compose_variables(worker_host)
     assert used, "the variable scan found nothing; the regex is broken"
     assert used - set(env_example) == set()
 
@@ -532,3 +559,53 @@ def test_python_services_run_without_debug_and_with_secure_cookies_by_default(
     assert env["DEBUG"] == "0"
     assert env["SECURE_COOKIES"] == "${SECURE_COOKIES:-1}"
     assert "SECURE_COOKIES" in env_example
+
+
+# ---- more than one machine (docs/deployment.md) ----------------------------------------------
+
+
+def test_a_worker_host_runs_the_main_files_worker_against_the_main_hosts_servers(
+    worker_host: dict[str, Any],
+) -> None:
+    worker = worker_host["services"]["worker"]
+    assert worker["extends"] == {"file": "docker-compose.yml", "service": "worker"}
+    # Its own servers would be a second site: it must name the main host's, or not start.
+    assert worker["environment"]["DATABASE_URL"].startswith("${DATABASE_URL:?")
+    assert worker["environment"]["REDIS_URL"].startswith("${REDIS_URL:?")
+    nfs = worker_host["volumes"]["shared_fs"]["driver_opts"]
+    assert nfs["type"] == "nfs" and "hard" in nfs["o"].split(",") and "nocto" not in nfs["o"]
+
+
+def test_a_worker_host_never_starts_a_second_trainer_even_with_the_gpu_override(
+    worker_host: dict[str, Any], gpu_override: dict[str, Any]
+) -> None:
+    assert set(gpu_override["services"]) <= set(worker_host["services"])  # nothing half-defined
+    assert worker_host["services"]["trainer"]["profiles"] == ["main-host-only"]
+    assert "main-host-only" not in (ROOT / "docs" / "deployment.md").read_text()
+
+
+def test_the_gpu_override_builds_the_cuda_image_apart_from_the_cpu_one(
+    compose: dict[str, Any], gpu_override: dict[str, Any]
+) -> None:
+    cpu_args = compose["services"]["worker"]["build"]["args"]
+    assert cpu_args["TORCH_INDEX_URL"] == "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+    for name in GPU_SERVICES:
+        gpu = gpu_override["services"][name]
+        assert gpu["build"]["args"]["TORCH_INDEX_URL"] == "https://pypi.org/simple"
+        assert gpu["image"] != compose["services"][name]["image"]
+
+
+def test_the_site_is_published_on_this_machine_only_unless_told(compose: dict[str, Any]) -> None:
+    assert compose["services"]["web"]["ports"] == ["${WEB_BIND:-127.0.0.1}:${WEB_PORT:-8080}:80"]
+
+
+def test_redis_writes_no_snapshot_and_keeps_data_in_memory(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert redis["command"] == ["redis-server", "--save", "", "--appendonly", "no"]
+    assert redis["tmpfs"] == "/data"  # the image's VOLUME /data, so no anonymous volume
+
+
+def test_beats_schedule_is_on_the_trainers_own_volume(compose: dict[str, Any]) -> None:
+    trainer = compose["services"]["trainer"]
+    assert "--schedule /var/lib/tagloop/celerybeat-schedule" in trainer["command"]
+    assert "trainer_state:/var/lib/tagloop" in trainer["volumes"]

@@ -4,20 +4,18 @@ uploads with the new tags; then a rollback."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from django.contrib.auth.models import User
-from PIL import Image
 
 from api.photos.models import Photo
 from api.tagging.services import retag_due
 from api.tags.models import PhotoTag, TagSource
 from tests.helpers.clients import client_for, upload
+from tests.helpers.images import KINDS, photo_of_kind
 from tests.helpers.workers import (
     env_for_test_database,
     module_fs,
@@ -31,19 +29,8 @@ from trainer import bundle
 __all__ = ["module_fs", "shared_fs"]  # fixtures this module uses
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
-KINDS = {"reds": 0, "greens": 1, "blues": 2}
 # Noise photos of one colour look alike to the backbone (cosine up to 0.99); they are not copies.
 TRAINING_ENV = {"MIN_PHOTOS_PER_TAG": "4", "TRAIN_MAX_EPOCHS": "80", "TRAIN_NEAR_DUPLICATE_COSINE": "0.999"}
-
-
-def photo_of_kind(kind: str, seed: int) -> bytes:
-    """A noisy photo dominated by one colour channel: visually distinct kinds, every file unique."""
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 90, (96, 128, 3), dtype=np.uint8)
-    pixels[..., KINDS[kind]] = rng.integers(170, 256, (96, 128), dtype=np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).resize((256, 192)).save(out, format="JPEG", quality=90)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
