@@ -1,8 +1,9 @@
 # The worker and trainer image: the API code plus torch. One Dockerfile, two images, chosen by
 # where torch comes from (TORCH_INDEX_URL):
 #   https://download.pytorch.org/whl/cpu  the CPU-only build (default; no CUDA libraries)
-#   https://pypi.org/simple               the CUDA 13 build (docker-compose.gpu.yml); it runs on
-#                                         the CPU too, and on a GPU needs NVIDIA driver 580+
+#   empty                                 pip's own index, PyPI: the CUDA 13 build
+#                                         (docker-compose.gpu.yml); it runs on the CPU too, and on
+#                                         a GPU needs NVIDIA driver 580+
 # The official image unless told otherwise (the compose test builds a stand-in of it).
 ARG PYTHON_IMAGE=python:3.11-slim
 FROM ${PYTHON_IMAGE}
@@ -29,7 +30,7 @@ WORKDIR /app
 # pip finds torch already there. requirements-ml.txt includes requirements.txt.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 COPY requirements.txt requirements-ml.txt ./
-RUN pip install --index-url "$TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple \
+RUN pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} \
         $(grep -E '^(torch|torchvision)==' requirements-ml.txt) \
     && pip install -r requirements-ml.txt
 

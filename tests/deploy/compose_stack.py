@@ -46,7 +46,7 @@ class ComposeStack:
             WEB_PORT=str(self.port),
             # PyTorch's CPU index is not reachable from this machine: the image is built with
             # PyPI's torch (the CUDA build, which runs on the CPU as well).
-            TORCH_INDEX_URL="https://pypi.org/simple",
+            TORCH_INDEX_URL="",
             GUNICORN_WORKERS="2",
         )
         env.update(extra)

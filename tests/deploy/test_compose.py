@@ -588,10 +588,11 @@ def test_the_gpu_override_builds_the_cuda_image_apart_from_the_cpu_one(
     compose: dict[str, Any], gpu_override: dict[str, Any]
 ) -> None:
     cpu_args = compose["services"]["worker"]["build"]["args"]
-    assert cpu_args["TORCH_INDEX_URL"] == "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+    # Set but empty means pip's own index (the GPU build), so only an unset one takes the default.
+    assert cpu_args["TORCH_INDEX_URL"] == "${TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}"
     for name in GPU_SERVICES:
         gpu = gpu_override["services"][name]
-        assert gpu["build"]["args"]["TORCH_INDEX_URL"] == "https://pypi.org/simple"
+        assert gpu["build"]["args"]["TORCH_INDEX_URL"] == ""  # pip's own index: the CUDA build
         assert gpu["image"] != compose["services"][name]["image"]
 
 
