@@ -4,7 +4,6 @@ plus tests/deploy/compose.test.yml, and the site reached from outside through ng
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -14,16 +13,11 @@ from typing import Any
 import requests
 
 from tests.helpers.paths import REPO
+from tests.helpers.servers import free_port
 
 PROJECT = "tagloop-composetest"
 FILES = ("docker-compose.yml", "tests/deploy/compose.test.yml")
 ADMIN = ("boss", "boss-pass-8342")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -60,7 +54,7 @@ class ComposeStack:
             raise AssertionError(f"{' '.join(args)} failed ({done.returncode}):\n{done.stderr[-5000:]}")
         return done.stdout + done.stderr
 
-    def compose_docker(self, *args: str) -> str:
+    def docker(self, *args: str) -> str:
         """A plain ``docker`` command (inspect, volume ls) about this stack's containers."""
         done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
         if done.returncode != 0:

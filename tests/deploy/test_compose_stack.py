@@ -217,7 +217,7 @@ def test_a_service_restarted_with_uploads_in_flight_loses_none_of_them(
 
 def mounts(stack: ComposeStack, service: str) -> list[dict[str, Any]]:
     container = stack.compose("ps", "-q", service).strip()
-    inspected = json.loads(stack.compose_docker("inspect", container))
+    inspected = json.loads(stack.docker("inspect", container))
     return list(inspected[0]["Mounts"])
 
 

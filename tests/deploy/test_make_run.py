@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,12 +17,7 @@ import requests
 
 from tests.helpers.images import image_bytes
 from tests.helpers.paths import REPO
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.helpers.servers import free_port
 
 
 def environment_without(*names: str, **settings: str) -> dict[str, str]:
