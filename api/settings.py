@@ -206,6 +206,9 @@ TRAIN_IMPLICIT_NEGATIVE_WEIGHT = env_float("TRAIN_IMPLICIT_NEGATIVE_WEIGHT", 0.5
 # Flagging an upload as a near-duplicate of the owner's earlier photo (see .env.example's figures).
 NEAR_DUPLICATE_COSINE = env_float("NEAR_DUPLICATE_COSINE", 0.9, minimum=0, maximum=1)
 TRAIN_NEAR_DUPLICATE_COSINE = env_float("TRAIN_NEAR_DUPLICATE_COSINE", 0.9, minimum=0, maximum=1)
+# pgvector's HNSW search breadth (hnsw.ef_search) for similar photos and near-duplicates: higher
+# finds more of the true nearest photos, slower (bench/bench_scale.py measures both).
+VECTOR_EF_SEARCH = env_int("VECTOR_EF_SEARCH", 64, minimum=1)
 # A day-zero tag people reject this many times, and this many times as often as they confirm it,
 # is no longer suggested (api/tagging/suppression.py).
 DAY_ZERO_SUPPRESS_REJECTIONS = env_int("DAY_ZERO_SUPPRESS_REJECTIONS", 5, minimum=1)

@@ -96,7 +96,7 @@ def label_matrix(
     # As labels.background_photos: candidates by content hash, only those unlike every taught tag.
     candidates = rest[np.argsort(library.keys[rest], kind="stable")][: background * BACKGROUND_CANDIDATES]
     if background and len(candidates):
-        lab_folds = group_folds([str(k) for k in library.keys[labelled]], library.x[labelled])
+        lab_folds = group_folds([str(k) for k in library.keys[labelled]], nearest_links(library.x[labelled]))
         positives = [
             (
                 library.x[labelled][library.classes[labelled] == tag],
@@ -116,8 +116,24 @@ def label_matrix(
         weights[row, index[str(kind)]] = 1.0  # the owner's own tag
     judged = np.arange(len(rows)) < len(labelled)
     embeddings = library.x[rows]
-    folds = group_folds([str(k) for k in library.keys[rows]], embeddings)
+    folds = group_folds([str(k) for k in library.keys[rows]], nearest_links(embeddings))
     return LabelledSet(embeddings, labels, weights, folds, tags, judged)
+
+
+def nearest_links(x: np.ndarray) -> list[tuple[int, int]]:
+    """What the product stores for each photo when it is embedded (its nearest other photo) and
+    links in its split (when their cosine reaches ``TRAIN_NEAR_DUPLICATE_COSINE``), computed
+    exactly here: the benchmark's libraries are small enough to compare every pair."""
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
+    links = []
+    for start in range(0, len(unit), 1024):
+        scores = unit[start : start + 1024] @ unit.T
+        scores[np.arange(len(scores)), start + np.arange(len(scores))] = -np.inf
+        best = scores.argmax(axis=1)
+        for row, (other, score) in enumerate(zip(best, scores[np.arange(len(scores)), best], strict=True)):
+            if score >= settings.TRAIN_NEAR_DUPLICATE_COSINE:
+                links.append((start + row, int(other)))
+    return links
 
 
 def train(data: LabelledSet) -> TrainedHead:

@@ -1,6 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
 from django.db import models
 
 from api.photos.models import Photo
+from api.tagging.vectors import HalfVecField
+
+
+class EmbeddingManager(models.Manager["PhotoEmbedding"]):
+    def get_queryset(self) -> models.QuerySet[PhotoEmbedding]:
+        # The index column is ten kilobytes of text per row that no Python code reads.
+        return super().get_queryset().defer("vec")
 
 
 class PhotoEmbedding(models.Model):
@@ -12,13 +24,27 @@ class PhotoEmbedding(models.Model):
     backbone = models.CharField(max_length=100)
     dim = models.PositiveIntegerField()
     vector = models.BinaryField()
+    # The same numbers for PostgreSQL's vector index (api.tagging.vectors); null on SQLite.
+    vec = HalfVecField(null=True)
+    # The closest other photo in this space when this row was written, and how close: the
+    # trainer's split keeps such copies together without comparing every pair of photos.
+    nearest_photo_id = models.BigIntegerField(null=True)
+    nearest_cosine = models.FloatField(null=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EmbeddingManager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["photo", "backbone"], name="one_embedding_per_space")]
 
     def __str__(self) -> str:
         return f"{self.backbone} embedding of photo {self.photo_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The index column is the stored bytes, always (bulk writes set both themselves).
+        if self.vector is not None and "vec" not in self.get_deferred_fields():
+            self.vec = np.frombuffer(bytes(self.vector), dtype=np.float16)
+        super().save(*args, **kwargs)
 
 
 class WorkerStatus(models.Model):

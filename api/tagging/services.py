@@ -180,12 +180,13 @@ def store_embeddings(*, vectors: Mapping[int, np.ndarray], backbone: str) -> Non
                 backbone=backbone,
                 dim=int(vector.shape[0]),
                 vector=vector.astype("float16", copy=False).tobytes(),
+                vec=vector,
             )
             for photo_id, vector in vectors.items()
         ],
         update_conflicts=True,
         unique_fields=["photo", "backbone"],
-        update_fields=["dim", "vector", "updated_at"],
+        update_fields=["dim", "vector", "vec", "updated_at"],
     )
 
 
@@ -243,7 +244,7 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
         PhotoTag.objects.bulk_update(rescored, ["score", "model_version", "updated_at"])
         store_embeddings(vectors={r.photo_id: r.embedding for r in results}, backbone=backbone)
         # In the same transaction as "tagged", so whoever sees the tags also sees the flag.
-        flag_near_duplicates(photo_ids=[r.photo_id for r in results], backbone=backbone)
+        flag_near_duplicates(vectors={r.photo_id: r.embedding for r in results}, backbone=backbone)
         Photo.objects.filter(pk__in=mine).update(
             status=TaggingStatus.TAGGED, status_reason="", model_version=version, tagged_at=now,
             claimed_at=None, claimed_by="",

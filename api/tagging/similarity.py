@@ -1,73 +1,33 @@
 """Similar photos and near-duplicates from the embeddings the worker stores.
 
-Brute-force cosine over unit vectors: at a self-hosted site's scale (tens of thousands of photos,
-1,280 float16 numbers each) one matrix product is a few milliseconds, and it needs no vector
-database. The matrix is cached per process and rebuilt only when the embeddings change.
+On PostgreSQL the nearest photos come from pgvector's HNSW index (``vector_search``), one indexed
+query per photo; on SQLite from a brute-force matrix product (``numpy_search``), for small
+libraries. Both answer the same two questions, so the rules here hold on either.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from types import ModuleType
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db import connection
 
 from api.photos.models import Photo
 from api.photos.selectors import User, listed_photos
+from api.tagging import numpy_search, vector_search
 from api.tagging.models import PhotoEmbedding
 from api.tagging.spaces import serving_space
+from api.tagging.vectors import on_pgvector
+
+# Neighbours read per photo when looking for its near-duplicates: a copy whose closest matches
+# are this many other people's photos is missed (a meme uploaded by everyone).
+DUPLICATE_CANDIDATES = 16
 
 
-def unit_rows(vectors: Iterable[bytes], dim: int) -> np.ndarray:
-    """Stored float16 bytes as float32 rows of length one (zero rows stay zero)."""
-    matrix = np.frombuffer(b"".join(vectors), dtype=np.float16).astype(np.float32).reshape(-1, dim)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-8)
-
-
-@dataclass(frozen=True)
-class _Index:
-    key: tuple[str, int, object]
-    ids: np.ndarray
-    matrix: np.ndarray
-    row_of: dict[int, int]
-
-
-_cache: dict[str, _Index] = {}
-_lock = threading.Lock()
-
-
-def _index(backbone: str) -> _Index | None:
-    """All embeddings of one backbone, cached until a row is added, changed or deleted."""
-    summary = PhotoEmbedding.objects.filter(backbone=backbone).aggregate(
-        n=Count("photo_id"), changed=Max("updated_at"), dim=Max("dim")
-    )
-    if not summary["n"]:
-        return None
-    key = (backbone, summary["n"], summary["changed"])
-    with _lock:
-        cached = _cache.get(backbone)
-        if cached is not None and cached.key == key:
-            return cached
-    rows = list(
-        PhotoEmbedding.objects.filter(backbone=backbone, dim=summary["dim"])
-        .order_by("photo_id")
-        .values_list("photo_id", "vector")
-    )
-    ids = np.fromiter((pk for pk, _ in rows), dtype=np.int64, count=len(rows))
-    built = _Index(
-        key=key,
-        ids=ids,
-        matrix=unit_rows((bytes(v) for _, v in rows), summary["dim"]),
-        row_of={int(pk): i for i, pk in enumerate(ids)},
-    )
-    with _lock:
-        _cache[backbone] = built
-    return built
+def _search() -> ModuleType:
+    return vector_search if on_pgvector(connection) else numpy_search
 
 
 def similar_photos(*, viewer: User, photo: Photo, limit: int = 12) -> list[Photo]:
@@ -80,57 +40,53 @@ def similar_photos(*, viewer: User, photo: Photo, limit: int = 12) -> list[Photo
     # During a backbone switch a photo has two: the active model's space is the one complete.
     serving = serving_space()
     space = serving if serving in spaces else (spaces[0] if spaces else None)
-    index = _index(space) if space else None
-    if index is None or photo.pk not in index.row_of:
+    if space is None:
         return []
-    scores = index.matrix @ index.matrix[index.row_of[photo.pk]]
-    order = np.argsort(-scores)
-    wanted: list[Photo] = []
-    scanned = 0
-    # Most near neighbours are usually visible; scan in widening chunks so a viewer who may see
-    # few photos still gets results without sorting ids through the database one by one.
-    chunk = max(limit * 4, 64)
-    while len(wanted) < limit and scanned < len(order):
-        candidates = [int(i) for i in index.ids[order[scanned : scanned + chunk]] if int(i) != photo.pk]
-        scanned += chunk
-        visible = listed_photos(viewer).filter(pk__in=candidates).in_bulk()
-        wanted += [visible[pk] for pk in candidates if pk in visible][: limit - len(wanted)]
-        chunk *= 4
-    return wanted
+    ids: list[int] = _search().visible_neighbours(photo_id=photo.pk, space=space, viewer=viewer, limit=limit)
+    # Read again through the gallery rule: the search is only a shortlist.
+    found = listed_photos(viewer).in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
 
 
-def flag_near_duplicates(*, photo_ids: Iterable[int], backbone: str) -> dict[int, int]:
-    """Links each photo to an earlier photo of the same owner that is nearly identical (cosine at
-    least ``NEAR_DUPLICATE_COSINE``: a re-save, a resize, a burst shot), so the owner can keep
-    one. Byte-identical files never get this far: the upload refuses them. Returns the links."""
-    photo_ids = list(photo_ids)
-    # In the space just written: a photo's embeddings in other spaces (a backbone switch, an old
-    # fine-tuned version) are not what the serving model sees.
-    fresh = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone).values_list(
-        "photo_id", "photo__owner_id", "backbone", "dim"
+def record_nearest(
+    *, vectors: Mapping[int, np.ndarray], space: str
+) -> dict[int, list[tuple[int, int, float]]]:
+    """Each photo's nearest photos in ``space`` (its vector given), any owner, best first, as
+    (photo, owner, cosine); the closest one is stored on the photo's embedding row, where the
+    trainer's split finds copies without comparing every pair of photos."""
+    search = _search()
+    near = {
+        pk: search.neighbours(vector=vector, space=space, exclude=pk, limit=DUPLICATE_CANDIDATES)
+        for pk, vector in vectors.items()
+    }
+    rows = list(
+        PhotoEmbedding.objects.filter(photo_id__in=list(vectors), backbone=space).only("id", "photo_id")
     )
-    by_owner: dict[tuple[int, str, int], list[int]] = defaultdict(list)
-    for pk, owner, backbone, dim in fresh:
-        by_owner[(owner, backbone, dim)].append(pk)
+    for row in rows:
+        found = near.get(row.photo_id)
+        row.nearest_photo_id, row.nearest_cosine = (found[0][0], found[0][2]) if found else (None, None)
+    PhotoEmbedding.objects.bulk_update(rows, ["nearest_photo_id", "nearest_cosine"])
+    return near
+
+
+def flag_near_duplicates(*, vectors: Mapping[int, np.ndarray], backbone: str) -> dict[int, int]:
+    """For each photo just embedded in ``backbone`` (its vector given): records its nearest other
+    photo (``record_nearest``), and links it to the closest earlier photo of the same owner that
+    is nearly identical (cosine at least ``NEAR_DUPLICATE_COSINE``: a re-save, a resize, a burst
+    shot), so the owner can keep one. Byte-identical files never get this far: the upload refuses
+    them. Returns the links."""
+    owners = dict(Photo.objects.filter(pk__in=list(vectors)).values_list("pk", "owner_id"))
     links: dict[int, int] = {}
-    for (owner, backbone, dim), photos in by_owner.items():
-        theirs = list(
-            PhotoEmbedding.objects.filter(photo__owner_id=owner, backbone=backbone, dim=dim)
-            .order_by("photo_id")
-            .values_list("photo_id", "vector")
-        )
-        ids = np.array([pk for pk, _ in theirs], dtype=np.int64)
-        matrix = unit_rows((bytes(v) for _, v in theirs), dim)
-        for pk in photos:
-            scores = matrix @ matrix[np.searchsorted(ids, pk)]
-            earlier = (ids < pk) & (scores >= settings.NEAR_DUPLICATE_COSINE)
-            if earlier.any():
-                # The closest earlier photo, so a chain of re-saves points at its best match.
-                links[pk] = int(ids[earlier][np.argmax(scores[earlier])])
+    for pk, near in record_nearest(vectors=vectors, space=backbone).items():
+        # Best first, so the first match is the closest: a chain of re-saves points at its best.
+        for other, owner, score in near:
+            if owner == owners.get(pk) and other < pk and score >= settings.NEAR_DUPLICATE_COSINE:
+                links[pk] = other
+                break
     for pk, original in links.items():
         Photo.objects.filter(pk=pk).update(near_duplicate_of_id=original)
     # A re-tag by another model may find the pair no longer alike: the old flag goes.
-    Photo.objects.filter(pk__in=photo_ids, near_duplicate_of__isnull=False).exclude(pk__in=links).update(
+    Photo.objects.filter(pk__in=list(vectors), near_duplicate_of__isnull=False).exclude(pk__in=links).update(
         near_duplicate_of=None
     )
     return links

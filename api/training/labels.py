@@ -21,9 +21,9 @@ The rule (documented in the README):
   taught tag (``trainer.open_world``, ``TRAIN_BACKGROUND_QUANTILE``). They train but are never
   scored, since nobody knows their truth.
 - Every labelled photo is validated once: photos are split into ``TRAIN_FOLDS`` folds by hash of
-  their group, where a group joins identical files and near-duplicates (embedding cosine above
-  ``TRAIN_NEAR_DUPLICATE_COSINE``), so a copy can never sit on both sides of a split and fool
-  the gate.
+  their group, where a group joins identical files and near-duplicates (a photo and its nearest
+  other photo when their embeddings' cosine is at least ``TRAIN_NEAR_DUPLICATE_COSINE``), so a
+  copy can never sit on both sides of a split and fool the gate.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,6 +42,7 @@ from django.db.models import F
 from api.photos.models import Photo, Visibility
 from api.tagging.models import PhotoEmbedding
 from api.tagging.services import vector_of
+from api.tagging.similarity import record_nearest
 from api.tags.models import PhotoTag, TagSource, TagState, TagVote, Vote
 from trainer.folds import fold_of
 from trainer.open_world import unlike_every_tag
@@ -141,8 +142,10 @@ def vocabulary(labels: list[Label]) -> tuple[list[str], dict[str, int]]:
     return tags, dict(sorted(near.items(), key=lambda item: -item[1]))
 
 
-def _groups(hashes: list[str], embeddings: np.ndarray, cosine: float) -> list[int]:
-    """Union-find over identical files and near-duplicate embeddings: a group id per photo."""
+def group_folds(hashes: list[str], links: Iterable[tuple[int, int]]) -> np.ndarray:
+    """Each photo's fold, from the smallest content hash of its group: copies share a fold, and a
+    photo stays in its fold from run to run. A group joins identical files and the ``links``
+    (pairs of row numbers: near-duplicates), by union-find, in time linear in photos and links."""
     parent = list(range(len(hashes)))
 
     def find(i: int) -> int:
@@ -153,25 +156,37 @@ def _groups(hashes: list[str], embeddings: np.ndarray, cosine: float) -> list[in
 
     first_with_hash: dict[str, int] = {}
     for i, content_hash in enumerate(hashes):
-        j = first_with_hash.setdefault(content_hash, i)
-        parent[find(i)] = find(j)
-    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-8)
-    for start in range(0, len(unit), 512):
-        block = unit[start : start + 512] @ unit.T
-        for a, b in zip(*np.nonzero(block > cosine), strict=True):
-            if start + a < b:
-                parent[find(int(b))] = find(start + int(a))
-    return [find(i) for i in range(len(hashes))]
-
-
-def group_folds(hashes: list[str], embeddings: np.ndarray) -> np.ndarray:
-    """Each photo's fold, from the smallest content hash of its group: copies share a fold, and a
-    photo stays in its fold from run to run."""
-    groups = _groups(hashes, embeddings, settings.TRAIN_NEAR_DUPLICATE_COSINE)
+        parent[find(i)] = find(first_with_hash.setdefault(content_hash, i))
+    for a, b in links:
+        parent[find(a)] = find(b)
     group_key: dict[int, str] = {}
-    for group, content_hash in zip(groups, hashes, strict=True):
-        group_key[group] = min(group_key.get(group, content_hash), content_hash)
-    return fold_of([group_key[g] for g in groups], settings.TRAIN_FOLDS)
+    for i, content_hash in enumerate(hashes):
+        group_key[find(i)] = min(group_key.get(find(i), content_hash), content_hash)
+    return fold_of([group_key[find(i)] for i in range(len(hashes))], settings.TRAIN_FOLDS)
+
+
+def near_duplicate_links(
+    photo_ids: list[int], embedded: dict[int, np.ndarray], backbone: str
+) -> list[tuple[int, int]]:
+    """Pairs of rows of ``photo_ids`` whose photos are near-duplicates (cosine at least
+    ``TRAIN_NEAR_DUPLICATE_COSINE``), from each photo's nearest other photo, stored when it was
+    embedded (api.tagging.similarity.record_nearest): one indexed search per photo, once, never
+    all pairs. A photo embedded before those were stored gets its search now."""
+    stored = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone)
+    rows = {
+        pk: (other, cosine)
+        for pk, other, cosine in stored.values_list("photo_id", "nearest_photo_id", "nearest_cosine")
+    }
+    unsearched = {pk: embedded[pk] for pk, (_, cosine) in rows.items() if cosine is None}
+    for pk, near in record_nearest(vectors=unsearched, space=backbone).items():
+        rows[pk] = (near[0][0], near[0][2]) if near else (None, None)
+    row_of = {pk: i for i, pk in enumerate(photo_ids)}
+    threshold = settings.TRAIN_NEAR_DUPLICATE_COSINE
+    return [
+        (row_of[pk], row_of[other])
+        for pk, (other, cosine) in rows.items()
+        if other in row_of and cosine is not None and cosine >= threshold
+    ]
 
 
 def _vectors(photo_ids: Collection[int], backbone: str) -> dict[int, np.ndarray]:
@@ -236,13 +251,12 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
     hashes = dict(Photo.objects.filter(pk__in=labelled_ids).values_list("pk", "content_hash"))
     labelled_ids = [pid for pid in labelled_ids if pid in hashes]  # deleted meanwhile
     # Labelled photos' folds, by group; background photos are never scored, so each takes the fold
-    # of its own hash and the grouping (quadratic in photos) runs over the labelled ones only.
+    # of its own hash.
     fold_by_photo: dict[int, int] = {}
     if labelled_ids:
-        vectors = np.stack([embedded[p] for p in labelled_ids])
-        fold_by_photo = dict(
-            zip(labelled_ids, group_folds([hashes[p] for p in labelled_ids], vectors).tolist(), strict=True)
-        )
+        links = near_duplicate_links(labelled_ids, embedded, backbone)
+        folds = group_folds([hashes[p] for p in labelled_ids], links)
+        fold_by_photo = dict(zip(labelled_ids, folds.tolist(), strict=True))
     background = (
         background_photos(
             per_photo, backbone, _positives_by_tag(labelled_ids, per_photo, embedded, fold_by_photo, tags)

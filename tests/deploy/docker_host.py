@@ -151,7 +151,21 @@ def _digest(folder: Path) -> str:
             digest.update(path.read_bytes())
     if folder.name == "python":  # its image carries this machine's CA bundle
         digest.update(HOST_CA_BUNDLE.read_bytes())
+    if folder.name == "postgres":  # and this one the pgvector source
+        digest.update(pgvector_source().read_bytes())
     return digest.hexdigest()[:12]
+
+
+def pgvector_source() -> Path:
+    """The pgvector tarball the PostgreSQL stand-in builds (PGVECTOR_SRC, as for `make test`)."""
+    source = Path(
+        os.environ.get("PGVECTOR_SRC") or REPO.parent / "shared" / "vendor" / "pgvector-0.8.6.tar.gz"
+    )
+    if not source.is_file():
+        raise RuntimeError(
+            f"the PostgreSQL stand-in needs pgvector's source tarball: set PGVECTOR_SRC (not found: {source})"
+        )
+    return source
 
 
 def ensure_standins() -> dict[str, str]:
@@ -166,6 +180,8 @@ def ensure_standins() -> dict[str, str]:
                 shutil.copytree(folder, context, dirs_exist_ok=True)
                 if name == "python":
                     shutil.copy(HOST_CA_BUNDLE, Path(context) / "ca-certificates.crt")
+                if name == "postgres":
+                    shutil.copy(pgvector_source(), Path(context) / "pgvector.tar.gz")
                 _checked("docker", "build", "-q", "--network", "host", "--build-arg", f"BASE={BASE_IMAGE}",
                          "-t", tag, context, timeout=1800, what=f"building the {name} stand-in")  # fmt: skip
         chosen[variable] = tag

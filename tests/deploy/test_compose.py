@@ -524,9 +524,10 @@ def test_nginx_braces_balance(nginx_conf: str) -> None:
     )
 
 
-def test_database_init_enables_trigram_search() -> None:
+def test_database_init_enables_trigram_search_and_pgvector() -> None:
     sql = (ROOT / "db/init/01-extensions.sql").read_text()
     assert "CREATE EXTENSION IF NOT EXISTS pg_trgm;" in sql
+    assert "CREATE EXTENSION IF NOT EXISTS vector;" in sql
 
 
 # ---- secure defaults -----------------------------------------------------------------------

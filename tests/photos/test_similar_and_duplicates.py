@@ -13,7 +13,9 @@ from django.test import Client
 
 from api.photos.models import Photo
 from api.photos.services import upload_photo
+from api.tagging import numpy_search, similarity
 from api.tagging.models import PhotoEmbedding
+from api.tagging.services import stored_embeddings
 from api.tagging.similarity import flag_near_duplicates, similar_photos
 from tests.helpers.clients import client_for
 from tests.helpers.images import image_bytes
@@ -32,6 +34,19 @@ def photo_with_embedding(owner: User, vector: Sequence[float], visibility: str =
         photo=photo, backbone="test-net", dim=len(vector), vector=np.asarray(vector, np.float16).tobytes()
     )
     return photo
+
+
+def vectors_of(*photos: Photo) -> dict[int, np.ndarray]:
+    """The photos' stored embeddings, as the worker hands them over after a batch."""
+    return stored_embeddings([p.pk for p in photos], backbone="test-net")
+
+
+@pytest.fixture(params=["pgvector", "numpy"], autouse=True)
+def search_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every rule here holds on both searches: PostgreSQL's index and SQLite's brute force."""
+    if request.param == "numpy":
+        monkeypatch.setattr(similarity, "_search", lambda: numpy_search)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -120,7 +135,7 @@ def test_an_upload_nearly_identical_to_an_earlier_one_of_the_same_owner_is_linke
     other_owners = photo_with_embedding(bob, [1, 0.2, 0, 0.01])
     resaved = photo_with_embedding(alice, [1, 0.21, 0.01, 0])
     look_alike = photo_with_embedding(alice, [1, 0.9, 0.5, 0])
-    links = flag_near_duplicates(photo_ids=[other_owners.pk, resaved.pk, look_alike.pk], backbone="test-net")
+    links = flag_near_duplicates(vectors=vectors_of(other_owners, resaved, look_alike), backbone="test-net")
     assert links == {resaved.pk: first.pk}
     resaved.refresh_from_db()
     other_owners.refresh_from_db()
@@ -131,16 +146,32 @@ def test_an_upload_nearly_identical_to_an_earlier_one_of_the_same_owner_is_linke
 def test_the_earlier_photo_is_never_flagged_as_a_copy_of_the_later_one(alice: User) -> None:
     first = photo_with_embedding(alice, [1, 0, 0, 0])
     second = photo_with_embedding(alice, [1, 0, 0, 0.001])
-    assert flag_near_duplicates(photo_ids=[first.pk, second.pk], backbone="test-net") == {second.pk: first.pk}
+    assert flag_near_duplicates(vectors=vectors_of(first, second), backbone="test-net") == {
+        second.pk: first.pk
+    }
 
 
 def test_the_owner_sees_the_near_duplicate_notice_and_others_do_not(alice: User, bob: User) -> None:
     first = photo_with_embedding(alice, [1, 0, 0, 0])
     copy = photo_with_embedding(alice, [1, 0.01, 0, 0])
-    flag_near_duplicates(photo_ids=[copy.pk], backbone="test-net")
+    flag_near_duplicates(vectors=vectors_of(copy), backbone="test-net")
     owner = Client()
     owner.force_login(alice)
     assert f'nearly identical to <a href="/p/{first.pk}/">' in owner.get(f"/p/{copy.pk}/").content.decode()
     other = Client()
     other.force_login(bob)
     assert "nearly identical" not in other.get(f"/p/{copy.pk}/").content.decode()
+
+
+def test_each_embedded_photo_records_its_nearest_other_photo_of_any_owner(alice: User, bob: User) -> None:
+    first = photo_with_embedding(alice, [1, 0, 0, 0])
+    bobs = photo_with_embedding(bob, [1, 0.05, 0, 0])
+    far = photo_with_embedding(alice, [0, 0, 1, 0])
+    flag_near_duplicates(vectors=vectors_of(first, bobs, far), backbone="test-net")
+    rows = {
+        e.photo_id: (e.nearest_photo_id, e.nearest_cosine)
+        for e in PhotoEmbedding.objects.filter(backbone="test-net")
+    }
+    assert rows[first.pk][0] == bobs.pk and rows[bobs.pk][0] == first.pk
+    assert rows[first.pk][1] == pytest.approx(0.9988, abs=1e-3)
+    assert rows[far.pk][1] == pytest.approx(0.0, abs=1e-3)

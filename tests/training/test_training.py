@@ -14,6 +14,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from api.photos.models import Photo
+from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.tags.services import add_tag, vote
 from api.training import runs
@@ -118,6 +119,32 @@ class TestWhichLabelsCount:
 
         pairs = data.folds.reshape(20, 2)
         assert (pairs[:, 0] == pairs[:, 1]).all()
+        assert set(data.folds) == {0, 1}
+
+    def test_the_split_keeps_together_photos_linked_when_they_were_embedded(
+        self, alice: User, settings: Any
+    ) -> None:
+        settings.MIN_PHOTOS_PER_TAG = 1
+        settings.TRAIN_FOLDS = 2
+        rng = np.random.default_rng(2)
+        pairs = []
+        for n in range(20):
+            first, second = (
+                with_embedding(bare_photo(alice, 100 * n + c), rng.normal(0, 1, 1280)) for c in range(2)
+            )
+            add_tag(photo=first, user=alice, name="thing")
+            add_tag(photo=second, user=alice, name="thing")
+            pairs.append((first.pk, second.pk))
+        # As the worker stores them: the second's nearest photo is the first, close enough to be a
+        # copy; the first was embedded alone. Their own vectors are unrelated: only the link joins.
+        for a, b in pairs:
+            PhotoEmbedding.objects.filter(photo_id=b).update(nearest_photo_id=a, nearest_cosine=0.95)
+            PhotoEmbedding.objects.filter(photo_id=a).update(nearest_photo_id=b, nearest_cosine=0.01)
+
+        data = build_training_data(collect_labels(), "efficientnet_lite0")
+
+        fold = dict(zip(data.photo_ids, data.folds.tolist(), strict=True))
+        assert all(fold[a] == fold[b] for a, b in pairs)
         assert set(data.folds) == {0, 1}
 
 

@@ -1,0 +1,84 @@
+"""Nearest photos from PostgreSQL's HNSW index (api.tagging.vectors): one indexed query each,
+whatever the size of the library.
+
+- ``visible_neighbours`` filters by visibility inside the index query. pgvector's iterative scan
+  (``relaxed_order``) keeps reading the index until enough rows pass the filter, so a viewer whose
+  nearest photos are all someone else's private ones still gets a full row (up to
+  ``hnsw.max_scan_tuples`` read); a materialised CTE puts the relaxed order right.
+- ``neighbours`` has no filter: the nearest photos of any owner, for near-duplicates and the
+  trainer's groups.
+Results are approximate (HNSW), measured against exact search in ``bench/bench_scale.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+
+from api.photos.models import Photo
+from api.photos.selectors import User
+from api.tagging.models import PhotoEmbedding
+from api.tagging.vectors import dim_sql, distance_sql, halfvec_text
+
+EMBEDDINGS = PhotoEmbedding._meta.db_table
+PHOTOS = Photo._meta.db_table
+
+
+def _query_vector(photo_id: int, space: str) -> tuple[str, int] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT vec::text, dim FROM {EMBEDDINGS}"
+            " WHERE photo_id = %s AND backbone = %s AND vec IS NOT NULL",
+            [photo_id, space],
+        )
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _search(sql: str, params: list[str | int | None]) -> list[tuple[int, int, float]]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        # SET LOCAL: for this transaction only (a savepoint inside a longer one keeps it until
+        # that one ends, which only makes later searches in it as thorough).
+        cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.VECTOR_EF_SEARCH])
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(sql, params)
+        return [(int(pk), int(owner), 1.0 - float(distance)) for pk, owner, distance in cursor.fetchall()]
+
+
+def visible_neighbours(*, photo_id: int, space: str, viewer: User, limit: int) -> list[int]:
+    """Up to ``limit`` photos nearest to ``photo_id`` in ``space`` that the viewer may find in a
+    gallery, best first: api.photos.selectors.listed_photos's rule (public, or the viewer's own),
+    written out in SQL so the index scan applies it."""
+    viewer_id = viewer.pk if viewer.is_authenticated else None
+    query = _query_vector(photo_id, space)
+    if query is None:
+        return []
+    vector, dim = query
+    visible = "p.visibility = %s" + (" OR p.owner_id = %s" if viewer_id is not None else "")
+    params: list[str | int | None] = [vector, space, photo_id, Photo.Visibility.PUBLIC]
+    params += [viewer_id] if viewer_id is not None else []
+    sql = (
+        f"WITH nearest AS MATERIALIZED ("
+        f" SELECT e.photo_id, p.owner_id, {distance_sql(dim, 'e.vec')} AS distance"
+        f" FROM {EMBEDDINGS} e JOIN {PHOTOS} p ON p.id = e.photo_id"
+        f" WHERE e.backbone = %s AND {dim_sql(dim, 'e.dim')} AND e.photo_id <> %s AND ({visible})"
+        f" ORDER BY distance LIMIT %s)"
+        f" SELECT photo_id, owner_id, distance FROM nearest ORDER BY distance"
+    )
+    return [pk for pk, _, _ in _search(sql, [*params, limit])]
+
+
+def neighbours(*, vector: np.ndarray, space: str, exclude: int, limit: int) -> list[tuple[int, int, float]]:
+    """The ``limit`` photos of ``space`` nearest to ``vector``, any owner, best first, leaving out
+    the photo ``exclude`` (the vector's own), as (photo, owner, cosine)."""
+    dim = int(vector.shape[0])
+    sql = (
+        f"WITH nearest AS MATERIALIZED ("
+        f" SELECT e.photo_id, {distance_sql(dim, 'e.vec')} AS distance"
+        f" FROM {EMBEDDINGS} e WHERE e.backbone = %s AND {dim_sql(dim, 'e.dim')} AND e.photo_id <> %s"
+        f" ORDER BY distance LIMIT %s)"
+        f" SELECT n.photo_id, p.owner_id, n.distance FROM nearest n JOIN {PHOTOS} p ON p.id = n.photo_id"
+        f" ORDER BY n.distance"
+    )
+    return _search(sql, [halfvec_text(vector), space, exclude, limit])
