@@ -59,6 +59,13 @@ class Photo(models.Model):
         indexes = [
             models.Index(fields=["visibility", "-id"], name="photo_feed_idx"),
             models.Index(fields=["status", "claimed_at"], name="photo_work_idx"),
+            # Re-tag claims and their counts (api.tagging.services.retag_due): photos of other
+            # model versions that nobody holds, by version and newest first.
+            models.Index(
+                fields=["model_version", "id"],
+                condition=models.Q(status="tagged", claimed_at__isnull=True),
+                name="photo_retag_idx",
+            ),
         ]
 
     def __str__(self) -> str:

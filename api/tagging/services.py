@@ -101,8 +101,29 @@ def _lock_ids(photos: QuerySet[Photo], limit: int) -> list[int]:
 
 
 def retag_due(active_version: int) -> QuerySet[Photo]:
-    """Photos tagged by another model version than the active one (or by none recorded)."""
-    return Photo.objects.filter(status=TaggingStatus.TAGGED).exclude(model_version=active_version)
+    """Photos tagged by another model version than the active one (or by none recorded). Written
+    as three ranges, not ``<>``, so the partial index ``photo_retag_idx`` answers each."""
+    below, above, unknown = _other_versions(active_version)
+    return Photo.objects.filter(below | above | unknown, status=TaggingStatus.TAGGED)
+
+
+def _other_versions(active_version: int) -> tuple[Q, Q, Q]:
+    return (
+        Q(model_version__lt=active_version),
+        Q(model_version__gt=active_version),
+        Q(model_version__isnull=True),
+    )
+
+
+def _stale_claimable(active_version: int, limit: int) -> list[int]:
+    """Up to ``limit`` unclaimed photos of other versions, newest version first and newest photo
+    first within it: each range walks ``photo_retag_idx`` backwards and stops at the limit, so a
+    claim costs the same with ten photos due or a million."""
+    ids: list[int] = []
+    base = Photo.objects.filter(status=TaggingStatus.TAGGED, claimed_at__isnull=True)
+    for versions in _other_versions(active_version):
+        ids += _lock_ids(base.filter(versions).order_by("-model_version", "-id"), limit - len(ids))
+    return ids
 
 
 def _unclaimed_pending() -> QuerySet[Photo]:
@@ -117,8 +138,7 @@ def claim_batch(*, worker: str, size: int, active_version: int | None) -> list[P
     with transaction.atomic():
         ids = _lock_ids(_unclaimed_pending().order_by("id"), size)
         if active_version is not None and len(ids) < size:
-            stale = retag_due(active_version).filter(claimed_at__isnull=True)
-            ids += _lock_ids(stale.order_by("-id"), size - len(ids))
+            ids += _stale_claimable(active_version, size - len(ids))
         if not ids:
             return []
         Photo.objects.filter(id__in=ids, claimed_at__isnull=True).update(claimed_at=now, claimed_by=worker)

@@ -53,7 +53,13 @@ class PhotoTag(models.Model):
                 fields=["score", "id"],
                 condition=models.Q(source="model", state="suggested"),
                 name="open_suggestions_by_score",
-            )
+            ),
+            # The schedule's "new vouched-for labels since the last run" (api.training.runs).
+            models.Index(
+                fields=["updated_at"],
+                condition=models.Q(state__in=["confirmed", "rejected"]),
+                name="decided_tags_by_time",
+            ),
         ]
         ordering = ["tag__name"]
 

@@ -20,7 +20,7 @@ from api.tagging import pool, worker, worker_boot
 from api.tagging.models import WorkerStatus
 from api.tagging.pool import claim_size, pool_size, torch_threads
 from api.tagging.runtime import get_runtime
-from api.tagging.services import unclaimed_work
+from api.tagging.services import claim_batch, unclaimed_work
 from api.training.models import ModelVersion
 from tests.helpers.images import image_bytes
 from tests.helpers.workers import (
@@ -88,6 +88,24 @@ def test_unclaimed_work_counts_uploads_and_re_tagging_up_to_a_bound(shared_fs: P
     assert unclaimed_work(active_version=None, most=100) == 3
     assert unclaimed_work(active_version=1, most=4) == 4
     assert unclaimed_work(active_version=1, most=2) == 2
+
+
+@pytest.mark.django_db
+def test_claims_take_uploads_first_then_every_other_version_newest_first(shared_fs: Path, alice: User) -> None:
+    photos = [upload_photo(owner=alice, data=image_bytes(color=(30 * n, 7, 7))) for n in range(7)]
+    pending, older, oldest, newer, unknown, current, held = photos
+    for photo, version in ((older, 1), (oldest, 0), (newer, 3), (unknown, None), (current, 2), (held, 1)):
+        Photo.objects.filter(pk=photo.pk).update(status="tagged", model_version=version)
+    Photo.objects.filter(pk=held.pk).update(claimed_at=timezone.now(), claimed_by="elsewhere")
+
+    claimed = claim_batch(worker="me", size=10, active_version=2)
+
+    # A rolled-back site re-tags the photos of the newer version too; nobody's photo is taken twice.
+    assert [p.pk for p in claimed] == sorted([pending.pk, older.pk, oldest.pk, newer.pk, unknown.pk])
+    assert claim_batch(worker="me", size=10, active_version=2) == []
+    Photo.objects.filter(pk__in=[p.pk for p in claimed]).update(claimed_at=None, claimed_by="")
+    first = claim_batch(worker="me", size=3, active_version=2)
+    assert [p.pk for p in first] == sorted([pending.pk, older.pk, oldest.pk])  # older versions first
 
 
 def _boot(monkeypatch: pytest.MonkeyPatch, *, queues: str, concurrency: Any) -> SimpleNamespace:

@@ -1,0 +1,174 @@
+"""The library ``bench_scale.py`` seeds: N photos straight into PostgreSQL with COPY, with tags,
+votes and embeddings, as a community site of that size would hold them after the loop ran.
+
+- 20 owners (``owner00``..``owner19``) and a staff account ``boss``; 80% public, 10% unlisted,
+  10% private photos.
+- Embeddings (``efficientnet_lite0``'s space, 1,280 float16): 500 cluster centres plus noise
+  (synthetic, no model runs), and 1% of photos re-saves of an earlier photo of the same owner
+  (vector plus a little noise, cosine about 0.99).
+- Tags: 300 names (``kind000``..``kind299``); each cluster has three, and each photo carries its
+  cluster's three as model suggestions of version 0, day zero (scores 0.5-0.99). 30% of photos: the owner
+  confirmed the first (with the owner's vote); 5%: the owner rejected the third (with the vote);
+  5%: the owner added one more tag of its own (``kind<c+1>``), confirmed.
+- Thumbnails and originals are not written: the pages measured read rows, not files.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+SPACE = "efficientnet_lite0"
+DIM = 1280
+OWNERS = 20
+CENTRES = 500
+TAGS = 300
+COPY_SHARE = 0.01
+
+
+@dataclass
+class Library:
+    vectors: np.ndarray  # float16, one row per photo
+    owners: np.ndarray  # row numbers of the 20 owners
+    visibility: np.ndarray
+    cluster: np.ndarray
+    copies: dict[int, int]  # a re-save's row -> its original's row
+    first_id: int = 0  # the database id of row 0
+    seed_seconds: float = 0.0
+    index_build_seconds: float = 0.0
+    index_mb: float = 0.0
+    embeddings_table_mb: float = 0.0
+
+    def photo_id(self, row: int) -> int:
+        return self.first_id + row
+
+
+def make_library(n: int, seed: int) -> Library:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(CENTRES, DIM)).astype(np.float32)
+    cluster = rng.integers(0, CENTRES, n)
+    vectors = np.empty((n, DIM), dtype=np.float16)
+    for start in range(0, n, 20000):
+        m = min(20000, n - start)
+        noise = rng.normal(size=(m, DIM)).astype(np.float32)
+        vectors[start : start + m] = centres[cluster[start : start + m]] + 0.9 * noise
+    owners = rng.integers(0, OWNERS, n)
+    visibility = rng.choice(np.array(["public", "unlisted", "private"]), n, p=[0.8, 0.1, 0.1])
+    copies: dict[int, int] = {}
+    for row in sorted(rng.choice(np.arange(n // 2, n), int(n * COPY_SHARE), replace=False).tolist()):
+        original = int(rng.integers(0, row))
+        vectors[row] = vectors[original] + 0.1 * rng.normal(size=DIM)
+        owners[row], cluster[row] = owners[original], cluster[original]
+        copies[row] = original
+    return Library(vectors, owners, visibility, cluster, copies)
+
+
+def cluster_tags(cluster: int) -> list[int]:
+    return [cluster % TAGS, (cluster * 7 + 1) % TAGS, (cluster * 13 + 2) % TAGS]
+
+
+def _copy(cursor: object, table: str, columns: str, rows: io.StringIO) -> None:
+    rows.seek(0)
+    cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT text)", rows)  # type: ignore[attr-defined]
+
+
+def seed(n: int, rng_seed: int) -> Library:
+    """COPY everything, then build the HNSW index (timed) and ANALYZE."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from api.photos.models import Photo
+    from api.tagging.models import PhotoEmbedding
+    from api.tagging.vectors import halfvec_text
+    from api.tags.models import PhotoTag, Tag, TagVote
+
+    lib = make_library(n, rng_seed)
+    rng = np.random.default_rng(rng_seed + 1)
+    users = [User.objects.create_user(f"owner{i:02d}", password="bench-pass") for i in range(OWNERS)]
+    User.objects.create_user("boss", password="bench-pass", is_staff=True, is_superuser=True)
+    user_ids = np.array([u.pk for u in users])
+    tags = Tag.objects.bulk_create([Tag(name=f"kind{t:03d}") for t in range(TAGS)])
+    tag_ids = [t.pk for t in tags]
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX IF EXISTS embedding_vec_1280")
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {Photo._meta.db_table}")
+        lib.first_id = int(cursor.fetchone()[0]) + 1
+        pg = cursor.connection.cursor()
+        photos = io.StringIO()
+        for row in range(n):
+            photos.write(
+                f"{lib.photo_id(row)}\t{user_ids[lib.owners[row]]}\t{row:064x}\tjpg\timage/jpeg\t1000\t400\t300\t"
+                f"\t{lib.visibility[row]}\t{row:032x}\ttagged\t\t0\t\t\\N\tnow\t\\N\t\\N\tf\t\\N\tnow\tnow\n"
+            )
+        columns = (
+            "id, owner_id, content_hash, file_ext, mime_type, byte_size, width, height, caption,"
+            " visibility, share_token, status, status_reason, model_version, claimed_by, claimed_at,"
+            " tagged_at, latitude, longitude, show_location, near_duplicate_of_id, created_at, updated_at"
+        )
+        _copy(pg, Photo._meta.db_table, columns, photos)
+        del photos
+        photo_tags, votes = io.StringIO(), io.StringIO()
+        tag_row = 0
+        for row in range(n):
+            owner = user_ids[lib.owners[row]]
+            names = cluster_tags(int(lib.cluster[row]))
+            roll = rng.random()
+            for position, t in enumerate(names):
+                state = "suggested"
+                if position == 0 and roll < 0.30:
+                    state = "confirmed"
+                elif position == 2 and 0.30 <= roll < 0.35:
+                    state = "rejected"
+                tag_row += 1
+                score = 0.5 + 0.49 * rng.random()
+                photo_tags.write(
+                    f"{tag_row}\tmodel\t{state}\t{score:.4f}\t0\tnow\tnow\t\\N\t{lib.photo_id(row)}\t{tag_ids[t]}\n"
+                )
+                if state != "suggested":
+                    vote = "confirm" if state == "confirmed" else "reject"
+                    votes.write(f"{vote}\tnow\tnow\t{tag_row}\t{owner}\n")
+            if 0.35 <= roll < 0.40:
+                tag_row += 1
+                extra = tag_ids[(names[0] + 1) % TAGS]
+                photo_tags.write(
+                    f"{tag_row}\tuser\tconfirmed\t\\N\t\\N\tnow\tnow\t{owner}\t{lib.photo_id(row)}\t{extra}\n"
+                )
+        columns = (
+            "id, source, state, score, model_version, created_at, updated_at, added_by_id, photo_id, tag_id"
+        )
+        _copy(pg, PhotoTag._meta.db_table, columns, photo_tags)
+        _copy(pg, TagVote._meta.db_table, "value, created_at, updated_at, photo_tag_id, user_id", votes)
+        del photo_tags, votes
+        for start in range(0, n, 10000):
+            chunk = io.StringIO()
+            for row in range(start, min(n, start + 10000)):
+                vector = lib.vectors[row]
+                chunk.write(
+                    f"{lib.photo_id(row)}\t{SPACE}\t{DIM}\t\\\\x{vector.tobytes().hex()}\t{halfvec_text(vector)}\tnow\n"
+                )
+            _copy(
+                pg, PhotoEmbedding._meta.db_table, "photo_id, backbone, dim, vector, vec, updated_at", chunk
+            )
+        for table, last in ((Photo._meta.db_table, lib.photo_id(n)), (PhotoTag._meta.db_table, tag_row + 1)):
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {last})")
+        lib.seed_seconds = round(time.perf_counter() - started, 1)
+        cursor.execute("SET maintenance_work_mem = '4GB'")
+        started = time.perf_counter()
+        cursor.execute(
+            f"CREATE INDEX embedding_vec_1280 ON {PhotoEmbedding._meta.db_table} "
+            "USING hnsw ((vec::halfvec(1280)) halfvec_cosine_ops) WHERE dim = 1280"
+        )
+        lib.index_build_seconds = round(time.perf_counter() - started, 1)
+        cursor.execute("ANALYZE")
+        cursor.execute(
+            "SELECT pg_relation_size('embedding_vec_1280'), pg_total_relation_size(%s)",
+            [PhotoEmbedding._meta.db_table],
+        )
+        index_bytes, table_bytes = cursor.fetchone()
+    lib.index_mb = round(index_bytes / 2**20, 1)
+    lib.embeddings_table_mb = round(table_bytes / 2**20, 1)
+    return lib
