@@ -217,6 +217,9 @@ DAY_ZERO_SUPPRESS_RATIO = env_float("DAY_ZERO_SUPPRESS_RATIO", 3.0, minimum=1)
 TRAIN_FOLDS = env_int("TRAIN_FOLDS", 5, minimum=2)
 # The open world: photos nobody labelled, as weak negatives for every tag (0 photos: none).
 TRAIN_BACKGROUND_PHOTOS = env_int("TRAIN_BACKGROUND_PHOTOS", 2000, minimum=0)
+# Labelled photos one run trains on at most, rarest tags first (api/training/sampling.py): the
+# head's fitting time grows with photos x tags.
+TRAIN_MAX_PHOTOS = env_int("TRAIN_MAX_PHOTOS", 50000, minimum=10)
 TRAIN_BACKGROUND_WEIGHT = env_float("TRAIN_BACKGROUND_WEIGHT", 0.1, minimum=0, maximum=1)
 # Only background photos farther from every tag's positives than this quantile of how close the
 # tag's own positives come to each other (trainer/open_world.py); 0 keeps the least like any tag.

@@ -67,7 +67,15 @@ def make_library(n: int, seed: int) -> Library:
 
 
 def cluster_tags(cluster: int) -> list[int]:
-    return [cluster % TAGS, (cluster * 7 + 1) % TAGS, (cluster * 13 + 2) % TAGS]
+    """A cluster's three distinct tags."""
+    names = [cluster % TAGS]
+    for step in (7, 13, 1, 2, 3):
+        candidate = (cluster * step + len(names)) % TAGS
+        if candidate not in names:
+            names.append(candidate)
+        if len(names) == 3:
+            return names
+    raise AssertionError("unreachable: five candidates for two places")
 
 
 def _copy(cursor: object, table: str, columns: str, rows: io.StringIO) -> None:
@@ -133,7 +141,9 @@ def seed(n: int, rng_seed: int) -> Library:
                     votes.write(f"{vote}\tnow\tnow\t{tag_row}\t{owner}\n")
             if 0.35 <= roll < 0.40:
                 tag_row += 1
-                extra = tag_ids[(names[0] + 1) % TAGS]
+                extra = tag_ids[
+                    next(t for t in range(names[0] + 1, names[0] + 5) if t % TAGS not in names) % TAGS
+                ]
                 photo_tags.write(
                     f"{tag_row}\tuser\tconfirmed\t\\N\t\\N\tnow\tnow\t{owner}\t{lib.photo_id(row)}\t{extra}\n"
                 )

@@ -245,8 +245,9 @@ def chromium_timings(base: str, args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def profile(top: int) -> None:
-    """Where each page's server time goes: queries (count and time) and the busiest functions."""
+def profile(top: int, targets: dict[str, tuple[str, str | None]] | None = None) -> None:
+    """Where each page's server time goes (``targets``, this benchmark's pages by default):
+    queries (count and time) and the busiest functions."""
     import cProfile
     import pstats
 
@@ -254,8 +255,9 @@ def profile(top: int) -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    help_page = extras()["help_page_member"]
-    for name, (path, user) in {**pages(), "help_page_member": help_page}.items():
+    if targets is None:
+        targets = {**pages(), "help_page_member": extras()["help_page_member"]}
+    for name, (path, user) in targets.items():
         client = Client(SERVER_NAME="localhost")  # an allowed host: the stack runs with DEBUG=0
         if user:
             client.cookies["sessionid"] = session_cookie(user)
@@ -270,6 +272,7 @@ def profile(top: int) -> None:
         for query in sorted(captured.captured_queries, key=lambda q: -float(q["time"]))[:3]:
             print(f"    {float(query['time']) * 1000:6.1f} ms  {query['sql'][:150]}")
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(top)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
 def machine() -> dict[str, Any]:

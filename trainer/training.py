@@ -140,9 +140,10 @@ def train_head(
     judged = data.judged_rows
     if len(folds) < 2 or not judged.any():
         raise ValueError("training needs labelled photos in at least two folds")
-    x = torch.from_numpy(data.embeddings.astype(np.float32))
-    y = torch.from_numpy(data.labels.astype(np.float32))
-    w = torch.from_numpy(data.weights.astype(np.float32))
+    # asarray, not astype: the run's arrays are float32 already, and a copy would double them.
+    x = torch.from_numpy(np.ascontiguousarray(data.embeddings, dtype=np.float32))
+    y = torch.from_numpy(np.ascontiguousarray(data.labels, dtype=np.float32))
+    w = torch.from_numpy(np.ascontiguousarray(data.weights, dtype=np.float32))
     fold_index = torch.from_numpy(np.searchsorted(folds, data.folds))
     heads = len(folds) + 1  # one per fold, trained without it, and the head on every photo
     # rows[h, n]: head h trains on photo n.

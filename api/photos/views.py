@@ -29,7 +29,7 @@ from api.photos.serializers import (
 )
 from api.social.selectors import with_favourite_counts
 from api.tagging.similarity import similar_photos
-from api.tags.selectors import attach_tags, with_their_tags
+from api.tags.selectors import with_their_tags
 from api.tags.services import TagRejected, search_words
 from api.tags.services import normalise as normalise_tag
 
@@ -192,8 +192,7 @@ class PhotoViewSet(
         raw = request.query_params.get("limit", "12")
         if not raw.isdigit() or not 1 <= int(raw) <= 50:
             return _bad_request("limit must be a whole number from 1 to 50.")
-        found = similar_photos(viewer=request.user, photo=photo, limit=int(raw))
-        attach_tags(found)
+        found = similar_photos(viewer=request.user, photo=photo, limit=int(raw), prepare=with_tags)
         return Response(self.get_serializer(found, many=True).data)
 
 

@@ -7,12 +7,13 @@ libraries. Both answer the same two questions, so the rules here hold on either.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
+from django.db.models import QuerySet
 
 from api.photos.models import Photo
 from api.photos.selectors import User, listed_photos
@@ -30,10 +31,17 @@ def _search() -> ModuleType:
     return vector_search if on_pgvector(connection) else numpy_search
 
 
-def similar_photos(*, viewer: User, photo: Photo, limit: int = 12) -> list[Photo]:
+def similar_photos(
+    *,
+    viewer: User,
+    photo: Photo,
+    limit: int = 12,
+    prepare: Callable[[QuerySet[Photo]], QuerySet[Photo]] = lambda photos: photos,
+) -> list[Photo]:
     """The photos nearest to ``photo`` that the viewer may find in a gallery (public ones and
-    their own), best first. Visibility is checked in the database on every call, so a photo
-    made private a second ago is never shown."""
+    their own), best first, read through ``prepare`` (what the caller shows with them: tags,
+    counts) in one query. Visibility is checked in the database on every call, so a photo made
+    private a second ago is never shown."""
     spaces = list(
         PhotoEmbedding.objects.filter(photo=photo).order_by("-updated_at").values_list("backbone", flat=True)
     )
@@ -44,7 +52,7 @@ def similar_photos(*, viewer: User, photo: Photo, limit: int = 12) -> list[Photo
         return []
     ids: list[int] = _search().visible_neighbours(photo_id=photo.pk, space=space, viewer=viewer, limit=limit)
     # Read again through the gallery rule: the search is only a shortlist.
-    found = listed_photos(viewer).in_bulk(ids)
+    found = prepare(listed_photos(viewer)).in_bulk(ids)
     return [found[pk] for pk in ids if pk in found]
 
 

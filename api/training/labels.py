@@ -32,82 +32,20 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from django.conf import settings
-from django.db.models import F
 
-from api.photos.models import Photo, Visibility
+from api.photos.models import Visibility
 from api.tagging.models import PhotoEmbedding
 from api.tagging.services import vector_of
 from api.tagging.similarity import record_nearest
-from api.tags.models import PhotoTag, TagSource, TagState, TagVote, Vote
+from api.training.sampling import capped, content_hashes, read_embeddings
+from api.training.vouched import Collected, Label
 from trainer.folds import fold_of
 from trainer.open_world import unlike_every_tag
-
-
-@dataclass
-class Label:
-    photo_id: int
-    tag: str
-    positive: bool
-    weight: float
-    decided_at: datetime | None = None
-
-
-@dataclass
-class Collected:
-    labels: list[Label]
-    trust: dict[int, float]
-    excluded: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-def user_trust() -> dict[int, float]:
-    agree: dict[int, int] = defaultdict(int)
-    total: dict[int, int] = defaultdict(int)
-    votes = TagVote.objects.filter(photo_tag__state__in=[TagState.CONFIRMED, TagState.REJECTED]).exclude(
-        photo_tag__photo__owner_id=F("user_id")
-    )
-    for user_id, value, state in votes.values_list("user_id", "value", "photo_tag__state"):
-        total[user_id] += 1
-        agree[user_id] += (value == Vote.CONFIRM) == (state == TagState.CONFIRMED)
-    return {user: (agree[user] + 1) / (total[user] + 2) for user in total}
-
-
-def collect_labels() -> Collected:
-    """Every high-quality label."""
-    trust = user_trust()
-    minimum = settings.TRAIN_MIN_TRUST
-    # Only public photos teach the model: its tag names, suggestions, metrics and vocabulary are
-    # shown to everyone, so a private or unlisted photo's tags must not reach them.
-    photo_tags = PhotoTag.objects.filter(
-        state__in=[TagState.CONFIRMED, TagState.REJECTED], photo__visibility=Visibility.PUBLIC
-    )
-    votes: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for photo_tag_id, user_id, value in TagVote.objects.values_list("photo_tag_id", "user_id", "value"):
-        votes[photo_tag_id].append((user_id, value))
-    labels: list[Label] = []
-    excluded = 0
-    rows = photo_tags.values_list(
-        "id", "photo_id", "photo__owner_id", "tag__name", "state", "source", "updated_at"
-    )
-    for photo_tag_id, photo_id, owner_id, tag, state, source, decided_at in rows:
-        wanted = Vote.CONFIRM if state == TagState.CONFIRMED else Vote.REJECT
-        cast = votes.get(photo_tag_id, [])
-        if any(user == owner_id and value == wanted for user, value in cast):
-            labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, 1.0, decided_at))
-            continue
-        backers = [trust.get(user, 0.5) for user, value in cast if value == wanted and user != owner_id]
-        backers = [t for t in backers if t >= minimum]
-        needed = 1 if source == TagSource.MODEL else settings.TAG_CONFIRMATIONS_REQUIRED
-        if len(backers) < needed:
-            excluded += 1
-            continue
-        labels.append(Label(photo_id, tag, state == TagState.CONFIRMED, float(np.mean(backers)), decided_at))
-    return Collected(labels=labels, trust=trust, excluded=excluded)
 
 
 @dataclass
@@ -165,9 +103,7 @@ def group_folds(hashes: list[str], links: Iterable[tuple[int, int]]) -> np.ndarr
     return fold_of([group_key[find(i)] for i in range(len(hashes))], settings.TRAIN_FOLDS)
 
 
-def near_duplicate_links(
-    photo_ids: list[int], embedded: dict[int, np.ndarray], backbone: str
-) -> list[tuple[int, int]]:
+def near_duplicate_links(photo_ids: list[int], matrix: np.ndarray, backbone: str) -> list[tuple[int, int]]:
     """Pairs of rows of ``photo_ids`` whose photos are near-duplicates (cosine at least
     ``TRAIN_NEAR_DUPLICATE_COSINE``), from each photo's nearest other photo, stored when it was
     embedded (api.tagging.similarity.record_nearest): one indexed search per photo, once, never
@@ -177,21 +113,16 @@ def near_duplicate_links(
         pk: (other, cosine)
         for pk, other, cosine in stored.values_list("photo_id", "nearest_photo_id", "nearest_cosine")
     }
-    unsearched = {pk: embedded[pk] for pk, (_, cosine) in rows.items() if cosine is None}
+    row_of = {pk: i for i, pk in enumerate(photo_ids)}
+    unsearched = {pk: matrix[row_of[pk]] for pk, (_, cosine) in rows.items() if cosine is None}
     for pk, near in record_nearest(vectors=unsearched, space=backbone).items():
         rows[pk] = (near[0][0], near[0][2]) if near else (None, None)
-    row_of = {pk: i for i, pk in enumerate(photo_ids)}
     threshold = settings.TRAIN_NEAR_DUPLICATE_COSINE
     return [
         (row_of[pk], row_of[other])
         for pk, (other, cosine) in rows.items()
         if other in row_of and cosine is not None and cosine >= threshold
     ]
-
-
-def _vectors(photo_ids: Collection[int], backbone: str) -> dict[int, np.ndarray]:
-    rows = PhotoEmbedding.objects.filter(photo_id__in=photo_ids, backbone=backbone)
-    return {pk: vector_of(vector).astype(np.float32) for pk, vector in rows.values_list("photo_id", "vector")}
 
 
 # Candidates read for each background photo wanted: most look like a taught tag and are left out.
@@ -222,20 +153,15 @@ def background_photos(
 
 
 def _positives_by_tag(
-    photo_ids: list[int],
-    per_photo: dict[int, list[Label]],
-    embedded: dict[int, np.ndarray],
-    folds: dict[int, int],
-    tags: list[str],
+    matrix: np.ndarray, positive: np.ndarray, folds: np.ndarray
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Each vocabulary tag's positive photos as (embeddings, folds), for choosing background
-    photos unlike all of them."""
-    out = []
-    for tag in tags:
-        mine = [p for p in photo_ids if any(lb.tag == tag and lb.positive for lb in per_photo[p])]
-        if mine:
-            out.append((np.stack([embedded[p] for p in mine]), np.array([folds[p] for p in mine])))
-    return out
+    photos unlike all of them; ``positive`` is photos x tags."""
+    return [
+        (matrix[rows], folds[rows])
+        for rows in (np.flatnonzero(positive[:, t]) for t in range(positive.shape[1]))
+        if len(rows)
+    ]
 
 
 def build_training_data(collected: Collected, backbone: str) -> TrainingData:
@@ -246,51 +172,56 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
         # A photo that only had tags outside the vocabulary rejected teaches nothing about it.
         if label.tag in index or label.positive:
             per_photo[label.photo_id].append(label)
-    embedded = _vectors(per_photo, backbone)
-    labelled_ids = sorted(pid for pid in per_photo if pid in embedded)
-    hashes = dict(Photo.objects.filter(pk__in=labelled_ids).values_list("pk", "content_hash"))
-    labelled_ids = [pid for pid in labelled_ids if pid in hashes]  # deleted meanwhile
-    # Labelled photos' folds, by group; background photos are never scored, so each takes the fold
-    # of its own hash.
-    fold_by_photo: dict[int, int] = {}
-    if labelled_ids:
-        links = near_duplicate_links(labelled_ids, embedded, backbone)
-        folds = group_folds([hashes[p] for p in labelled_ids], links)
-        fold_by_photo = dict(zip(labelled_ids, folds.tolist(), strict=True))
-    background = (
-        background_photos(
-            per_photo, backbone, _positives_by_tag(labelled_ids, per_photo, embedded, fold_by_photo, tags)
-        )
-        if labelled_ids
-        else {}
-    )
-    photo_ids = labelled_ids + sorted(background)
-    embedded.update(background)
-    hashes |= dict(Photo.objects.filter(pk__in=background).values_list("pk", "content_hash"))
-    photo_ids = [pid for pid in photo_ids if pid in hashes]
-    unlabelled = [pid for pid in photo_ids if pid not in fold_by_photo]
-    fold_by_photo |= dict(
-        zip(unlabelled, fold_of([hashes[p] for p in unlabelled], settings.TRAIN_FOLDS).tolist(), strict=True)
-    )
-    content_hashes = [hashes[pid] for pid in photo_ids]
-    dim = len(next(iter(embedded.values()))) if embedded else 0
-    embeddings = np.zeros((len(photo_ids), dim), dtype=np.float32)
-    labels = np.zeros((len(photo_ids), len(tags)), dtype=np.float32)
-    weights = np.full((len(photo_ids), len(tags)), settings.TRAIN_BACKGROUND_WEIGHT, dtype=np.float32)
-    judged = np.array([pid in per_photo for pid in photo_ids], dtype=bool)
+    wanted = capped(per_photo, index, settings.TRAIN_MAX_PHOTOS)
+    spare = settings.TRAIN_BACKGROUND_PHOTOS
+    labelled_ids, buffer = read_embeddings(wanted, backbone, spare=spare)
+    hashes = content_hashes(labelled_ids)
+    if len(hashes) < len(labelled_ids):  # deleted meanwhile
+        present = np.array([pid in hashes for pid in labelled_ids], dtype=bool)
+        buffer[: int(present.sum())] = buffer[: len(labelled_ids)][present]
+        labelled_ids = [pid for pid in labelled_ids if pid in hashes]
+    n_labelled = len(labelled_ids)
+    labels = np.zeros((n_labelled + spare, len(tags)), dtype=np.float32)
+    weights = np.full((n_labelled + spare, len(tags)), settings.TRAIN_BACKGROUND_WEIGHT, dtype=np.float32)
+    positive = np.zeros((n_labelled, len(tags)), dtype=bool)
     labelled_at: list[datetime | None] = []
     implicit = settings.TRAIN_IMPLICIT_NEGATIVE_WEIGHT
-    for row, pid in enumerate(photo_ids):
-        embeddings[row] = embedded[pid]
-        mine = per_photo.get(pid, [])
-        if mine:
-            weights[row, :] = implicit if any(label.positive for label in mine) else 0.0
+    for row, pid in enumerate(labelled_ids):
+        mine = per_photo[pid]
+        weights[row, :] = implicit if any(label.positive for label in mine) else 0.0
         for label in mine:
             if label.tag in index:
-                labels[row, index[label.tag]] = 1.0 if label.positive else 0.0
-                weights[row, index[label.tag]] = label.weight
+                column = index[label.tag]
+                labels[row, column] = 1.0 if label.positive else 0.0
+                weights[row, column] = label.weight
+                positive[row, column] = label.positive
         times = [label.decided_at for label in mine if label.decided_at is not None]
         labelled_at.append(max(times) if times else None)
+    # Labelled photos' folds, by group; background photos are never scored, so each takes the fold
+    # of its own hash.
+    folds = np.zeros(0, dtype=np.int64)
+    background: dict[int, np.ndarray] = {}
+    if labelled_ids:
+        links = near_duplicate_links(labelled_ids, buffer[:n_labelled], backbone)
+        folds = group_folds([hashes[p] for p in labelled_ids], links)
+        background = background_photos(
+            per_photo, backbone, _positives_by_tag(buffer[:n_labelled], positive, folds)
+        )
+    background_hashes = content_hashes(sorted(background))
+    extra = [pid for pid in sorted(background) if pid in background_hashes]
+    for row, pid in enumerate(extra, start=n_labelled):
+        buffer[row] = background[pid]
+        labelled_at.append(None)
+    hashes |= background_hashes
+    photo_ids = labelled_ids + extra
+    total = len(photo_ids)
+    content_hashes_in_order = [hashes[pid] for pid in photo_ids]
+    folds = np.concatenate([folds, fold_of([hashes[p] for p in extra], settings.TRAIN_FOLDS)]).astype(
+        np.int64
+    )
+    embeddings = buffer[:total] if total else np.zeros((0, 0), dtype=np.float32)
+    labels, weights = labels[:total], weights[:total]
+    judged = np.arange(total) < n_labelled
     fingerprint = hashlib.sha256(
         json.dumps(
             {
@@ -307,11 +238,11 @@ def build_training_data(collected: Collected, backbone: str) -> TrainingData:
     ).hexdigest()
     return TrainingData(
         photo_ids=photo_ids,
-        content_hashes=content_hashes,
+        content_hashes=content_hashes_in_order,
         embeddings=embeddings,
         labels=labels,
         weights=weights,
-        folds=np.array([fold_by_photo[pid] for pid in photo_ids], dtype=np.int64),
+        folds=folds,
         judged=judged,
         tags=tags,
         fingerprint=fingerprint,

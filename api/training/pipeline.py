@@ -19,7 +19,7 @@ from api.photos.models import Visibility
 from api.tagging import backbone_switch
 from api.tagging.models import PhotoEmbedding
 from api.tagging.services import vector_of
-from api.training import active_model, embeddings, labels, registry, runs
+from api.training import active_model, embeddings, labels, registry, runs, vouched
 from api.training.labels import TrainingData
 from api.training.models import TrainingRun
 from api.training.preview import preview
@@ -121,7 +121,7 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
 
 def _training_data(report: RunProgress, backbone: str) -> TrainingData:
     report.phase("collecting labels", 0.02)
-    collected = labels.collect_labels()
+    collected = vouched.collect_labels()
     report.phase("computing missing embeddings", 0.05)
     embeddings.compute_missing(sorted({label.photo_id for label in collected.labels}), backbone=backbone)
     data = labels.build_training_data(collected, backbone)

@@ -14,8 +14,9 @@ from django.db.models import Count, Max
 
 from api.photos.models import Photo
 from api.tags.models import PhotoTag, TagVote
-from api.training.labels import collect_labels, vocabulary
+from api.training.labels import vocabulary
 from api.training.models import ModelVersion, TrainingRun
+from api.training.vouched import collect_labels
 
 # The beat entry of the training check (settings.CELERY_BEAT_SCHEDULE) and where each check
 # leaves its time and outcome: beat keeps its own bookkeeping in a file only the trainer sees.

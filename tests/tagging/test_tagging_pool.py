@@ -91,7 +91,9 @@ def test_unclaimed_work_counts_uploads_and_re_tagging_up_to_a_bound(shared_fs: P
 
 
 @pytest.mark.django_db
-def test_claims_take_uploads_first_then_every_other_version_newest_first(shared_fs: Path, alice: User) -> None:
+def test_claims_take_uploads_first_then_every_other_version_newest_first(
+    shared_fs: Path, alice: User
+) -> None:
     photos = [upload_photo(owner=alice, data=image_bytes(color=(30 * n, 7, 7))) for n in range(7)]
     pending, older, oldest, newer, unknown, current, held = photos
     for photo, version in ((older, 1), (oldest, 0), (newer, 3), (unknown, None), (current, 2), (held, 1)):

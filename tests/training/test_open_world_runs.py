@@ -13,7 +13,8 @@ from django.contrib.auth.models import User
 
 from api.tags.models import PhotoTag, Tag, TagSource, TagState
 from api.tags.services import add_tag, vote
-from api.training.labels import build_training_data, collect_labels
+from api.training.labels import build_training_data
+from api.training.vouched import collect_labels
 from tests.helpers.training import KINDS, bare_photo, separable_photos, with_embedding
 from tests.training.test_training import models, run_now, trainable
 from trainer.inference import Tagger

@@ -18,9 +18,10 @@ from api.tagging.models import PhotoEmbedding
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.tags.services import add_tag, vote
 from api.training import runs
-from api.training.labels import build_training_data, collect_labels, user_trust
+from api.training.labels import build_training_data
 from api.training.models import ModelVersion, TrainingRun
 from api.training.pipeline import execute_run
+from api.training.vouched import collect_labels, user_trust
 from tests.helpers.clients import client_for
 from tests.helpers.training import KINDS, bare_photo, separable_photos, with_embedding
 from trainer import bundle
