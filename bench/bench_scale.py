@@ -180,6 +180,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--train", action="store_true", help="also time a training run on every label")
     parser.add_argument(
         "--profile", type=int, default=0, help="print the N busiest functions per page, then stop"
     )

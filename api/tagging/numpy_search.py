@@ -9,7 +9,7 @@ milliseconds); a site that grows past that belongs on PostgreSQL with pgvector
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,17 +96,24 @@ def visible_neighbours(*, photo_id: int, space: str, viewer: User, limit: int) -
     return wanted
 
 
-def neighbours(*, vector: np.ndarray, space: str, exclude: int, limit: int) -> list[tuple[int, int, float]]:
+def neighbours(
+    *, vectors: Mapping[int, np.ndarray], space: str, limit: int
+) -> dict[int, list[tuple[int, int, float]]]:
     index = _index(space)
     if index is None:
-        return []
-    query = np.asarray(vector, dtype=np.float32)
-    scores = index.matrix @ (query / max(float(np.linalg.norm(query)), 1e-8))
-    order = np.argsort(-scores, kind="stable")
-    order = order[index.ids[order] != exclude][:limit]
-    owners = dict(Photo.objects.filter(pk__in=index.ids[order].tolist()).values_list("pk", "owner_id"))
-    return [
-        (int(pk), owners[int(pk)], float(score))
-        for pk, score in zip(index.ids[order], scores[order], strict=True)
-        if int(pk) in owners
-    ]
+        return {pk: [] for pk in vectors}
+    ids = list(vectors)
+    queries = np.stack([np.asarray(vectors[pk], dtype=np.float32) for pk in ids])
+    queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-8)
+    scores = queries @ index.matrix.T
+    nearest: dict[int, list[tuple[int, float]]] = {}
+    for pk, row in zip(ids, scores, strict=True):
+        order = np.argsort(-row, kind="stable")
+        order = order[index.ids[order] != pk][:limit]
+        nearest[pk] = [(int(index.ids[i]), float(row[i])) for i in order]
+    wanted = {other for near in nearest.values() for other, _ in near}
+    owners = dict(Photo.objects.filter(pk__in=wanted).values_list("pk", "owner_id"))
+    return {
+        pk: [(other, owners[other], score) for other, score in near if other in owners]
+        for pk, near in nearest.items()
+    }

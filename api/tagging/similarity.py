@@ -62,11 +62,11 @@ def record_nearest(
     """Each photo's nearest photos in ``space`` (its vector given), any owner, best first, as
     (photo, owner, cosine); the closest one is stored on the photo's embedding row, where the
     trainer's split finds copies without comparing every pair of photos."""
-    search = _search()
-    near = {
-        pk: search.neighbours(vector=vector, space=space, exclude=pk, limit=DUPLICATE_CANDIDATES)
-        for pk, vector in vectors.items()
-    }
+    if not vectors:
+        return {}
+    near: dict[int, list[tuple[int, int, float]]] = _search().neighbours(
+        vectors=vectors, space=space, limit=DUPLICATE_CANDIDATES
+    )
     rows = list(
         PhotoEmbedding.objects.filter(photo_id__in=list(vectors), backbone=space).only("id", "photo_id")
     )

@@ -6,11 +6,13 @@ whatever the size of the library.
   nearest photos are all someone else's private ones still gets a full row (up to
   ``hnsw.max_scan_tuples`` read); a materialised CTE puts the relaxed order right.
 - ``neighbours`` has no filter: the nearest photos of any owner, for near-duplicates and the
-  trainer's groups.
+  trainer's groups, for a whole batch of photos in one query.
 Results are approximate (HNSW), measured against exact search in ``bench/bench_scale.py``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 from django.conf import settings
@@ -69,16 +71,30 @@ def visible_neighbours(*, photo_id: int, space: str, viewer: User, limit: int) -
     return [pk for pk, _, _ in _search(sql, [*params, limit])]
 
 
-def neighbours(*, vector: np.ndarray, space: str, exclude: int, limit: int) -> list[tuple[int, int, float]]:
-    """The ``limit`` photos of ``space`` nearest to ``vector``, any owner, best first, leaving out
-    the photo ``exclude`` (the vector's own), as (photo, owner, cosine)."""
-    dim = int(vector.shape[0])
-    sql = (
-        f"WITH nearest AS MATERIALIZED ("
-        f" SELECT e.photo_id, {distance_sql(dim, 'e.vec')} AS distance"
-        f" FROM {EMBEDDINGS} e WHERE e.backbone = %s AND {dim_sql(dim, 'e.dim')} AND e.photo_id <> %s"
-        f" ORDER BY distance LIMIT %s)"
-        f" SELECT n.photo_id, p.owner_id, n.distance FROM nearest n JOIN {PHOTOS} p ON p.id = n.photo_id"
-        f" ORDER BY n.distance"
-    )
-    return _search(sql, [halfvec_text(vector), space, exclude, limit])
+def neighbours(
+    *, vectors: Mapping[int, np.ndarray], space: str, limit: int
+) -> dict[int, list[tuple[int, int, float]]]:
+    """For each photo of ``vectors`` (its vector given), the ``limit`` photos of ``space`` nearest
+    to it, any owner, best first, leaving the photo itself out, as (photo, owner, cosine). One
+    query for them all: a LATERAL join runs one index scan per photo."""
+    found: dict[int, list[tuple[int, int, float]]] = {pk: [] for pk in vectors}
+    by_dim: dict[int, list[int]] = {}
+    for pk, vector in vectors.items():
+        by_dim.setdefault(int(vector.shape[0]), []).append(pk)
+    for dim, ids in by_dim.items():
+        rows = ", ".join([f"(%s, %s::halfvec({dim}))"] * len(ids))
+        sql = (
+            f"WITH q (photo_id, vec) AS (VALUES {rows})"
+            f" SELECT q.photo_id, n.photo_id, p.owner_id, n.distance FROM q CROSS JOIN LATERAL ("
+            f"  SELECT e.photo_id, e.vec::halfvec({dim}) <=> q.vec AS distance FROM {EMBEDDINGS} e"
+            f"  WHERE e.backbone = %s AND {dim_sql(dim, 'e.dim')} AND e.photo_id <> q.photo_id"
+            f"  ORDER BY distance LIMIT %s) n"
+            f" JOIN {PHOTOS} p ON p.id = n.photo_id ORDER BY q.photo_id, n.distance"
+        )
+        params: list[str | int | None] = [x for pk in ids for x in (pk, halfvec_text(vectors[pk]))]
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.VECTOR_EF_SEARCH])
+            cursor.execute(sql, [*params, space, limit])
+            for query, pk, owner, distance in cursor.fetchall():
+                found[int(query)].append((int(pk), int(owner), 1.0 - float(distance)))
+    return found

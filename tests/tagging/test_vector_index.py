@@ -115,12 +115,15 @@ def test_near_duplicates_found_through_the_index_match_the_brute_force_search(al
     ids = library([(alice, "public"), (bob, "public")], np.vstack([originals, copies]))
     fresh = ids[300:]
     vectors = {pk: np.vstack([originals, copies])[ids.index(pk)].astype(np.float16) for pk in fresh}
-    links = flag_near_duplicates(vectors=vectors, backbone=SPACE)
+    with CaptureQueriesContext(connection) as queries:
+        links = flag_near_duplicates(vectors=vectors, backbone=SPACE)
+    lateral = [q["sql"] for q in queries.captured_queries if "LATERAL" in q["sql"]]
+    assert len(lateral) == 1  # one query for the whole batch, one index scan per photo in it
+    assert "embedding_vec_1280" in explained(lateral[0])
     # Copy i belongs to the owner of original i (both cycle alice, bob), so every copy is linked.
     assert links == {ids[300 + i]: ids[i] for i in range(30)}
     exact = {
-        pk: numpy_search.neighbours(vector=vectors[pk], space=SPACE, exclude=pk, limit=1)[0][0]
-        for pk in fresh
+        pk: near[0][0] for pk, near in numpy_search.neighbours(vectors=vectors, space=SPACE, limit=1).items()
     }
     nearest = dict(
         PhotoEmbedding.objects.filter(photo_id__in=fresh).values_list("photo_id", "nearest_photo_id")
