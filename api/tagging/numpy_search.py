@@ -102,12 +102,10 @@ def neighbours(
     index = _index(space)
     if index is None:
         return {pk: [] for pk in vectors}
-    ids = list(vectors)
-    queries = np.stack([np.asarray(vectors[pk], dtype=np.float32) for pk in ids])
-    queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-8)
-    scores = queries @ index.matrix.T
     nearest: dict[int, list[tuple[int, float]]] = {}
-    for pk, row in zip(ids, scores, strict=True):
+    for pk, vector in vectors.items():
+        query = np.asarray(vector, dtype=np.float32)
+        row = index.matrix @ (query / max(float(np.linalg.norm(query)), 1e-8))
         order = np.argsort(-row, kind="stable")
         order = order[index.ids[order] != pk][:limit]
         nearest[pk] = [(int(index.ids[i]), float(row[i])) for i in order]

@@ -25,6 +25,7 @@ from api.tagging.vectors import on_pgvector
 # Neighbours read per photo when looking for its near-duplicates: a copy whose closest matches
 # are this many other people's photos is missed (a meme uploaded by everyone).
 DUPLICATE_CANDIDATES = 16
+RECORD_CHUNK = 256
 
 
 def _search() -> ModuleType:
@@ -61,19 +62,23 @@ def record_nearest(
 ) -> dict[int, list[tuple[int, int, float]]]:
     """Each photo's nearest photos in ``space`` (its vector given), any owner, best first, as
     (photo, owner, cosine); the closest one is stored on the photo's embedding row, where the
-    trainer's split finds copies without comparing every pair of photos."""
-    if not vectors:
-        return {}
-    near: dict[int, list[tuple[int, int, float]]] = _search().neighbours(
-        vectors=vectors, space=space, limit=DUPLICATE_CANDIDATES
-    )
-    rows = list(
-        PhotoEmbedding.objects.filter(photo_id__in=list(vectors), backbone=space).only("id", "photo_id")
-    )
-    for row in rows:
-        found = near.get(row.photo_id)
-        row.nearest_photo_id, row.nearest_cosine = (found[0][0], found[0][2]) if found else (None, None)
-    PhotoEmbedding.objects.bulk_update(rows, ["nearest_photo_id", "nearest_cosine"])
+    trainer's split finds copies without comparing every pair of photos. Works through
+    ``RECORD_CHUNK`` photos at a time, so a training run that fills in thousands stays bounded."""
+    near: dict[int, list[tuple[int, int, float]]] = {}
+    ids = list(vectors)
+    for start in range(0, len(ids), RECORD_CHUNK):
+        chunk = {pk: vectors[pk] for pk in ids[start : start + RECORD_CHUNK]}
+        found: dict[int, list[tuple[int, int, float]]] = _search().neighbours(
+            vectors=chunk, space=space, limit=DUPLICATE_CANDIDATES
+        )
+        rows = list(
+            PhotoEmbedding.objects.filter(photo_id__in=list(chunk), backbone=space).only("id", "photo_id")
+        )
+        for row in rows:
+            mine = found.get(row.photo_id)
+            row.nearest_photo_id, row.nearest_cosine = (mine[0][0], mine[0][2]) if mine else (None, None)
+        PhotoEmbedding.objects.bulk_update(rows, ["nearest_photo_id", "nearest_cosine"])
+        near.update(found)
     return near
 
 

@@ -71,17 +71,26 @@ def visible_neighbours(*, photo_id: int, space: str, viewer: User, limit: int) -
     return [pk for pk, _, _ in _search(sql, [*params, limit])]
 
 
+# Each query vector is about 15 kB of SQL text: a batch is sent this many at a time.
+QUERIES_PER_STATEMENT = 64
+
+
 def neighbours(
     *, vectors: Mapping[int, np.ndarray], space: str, limit: int
 ) -> dict[int, list[tuple[int, int, float]]]:
     """For each photo of ``vectors`` (its vector given), the ``limit`` photos of ``space`` nearest
     to it, any owner, best first, leaving the photo itself out, as (photo, owner, cosine). One
-    query for them all: a LATERAL join runs one index scan per photo."""
+    query per ``QUERIES_PER_STATEMENT`` photos: a LATERAL join runs one index scan per photo."""
     found: dict[int, list[tuple[int, int, float]]] = {pk: [] for pk in vectors}
     by_dim: dict[int, list[int]] = {}
     for pk, vector in vectors.items():
         by_dim.setdefault(int(vector.shape[0]), []).append(pk)
-    for dim, ids in by_dim.items():
+    chunks = [
+        (dim, ids[i : i + QUERIES_PER_STATEMENT])
+        for dim, ids in by_dim.items()
+        for i in range(0, len(ids), QUERIES_PER_STATEMENT)
+    ]
+    for dim, ids in chunks:
         rows = ", ".join([f"(%s, %s::halfvec({dim}))"] * len(ids))
         sql = (
             f"WITH q (photo_id, vec) AS (VALUES {rows})"

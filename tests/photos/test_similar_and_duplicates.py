@@ -175,3 +175,17 @@ def test_each_embedded_photo_records_its_nearest_other_photo_of_any_owner(alice:
     assert rows[first.pk][0] == bobs.pk and rows[bobs.pk][0] == first.pk
     assert rows[first.pk][1] == pytest.approx(0.9988, abs=1e-3)
     assert rows[far.pk][1] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_nearest_photos_are_recorded_a_chunk_at_a_time(
+    alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(similarity, "RECORD_CHUNK", 2)
+    photos = [photo_with_embedding(alice if n % 2 else bob, [1, n / 10, 0, 0]) for n in range(5)]
+    near = similarity.record_nearest(vectors=vectors_of(*photos), space="test-net")
+    assert set(near) == {p.pk for p in photos}
+    stored = dict(
+        PhotoEmbedding.objects.filter(backbone="test-net").values_list("photo_id", "nearest_photo_id")
+    )
+    # Each photo's nearest is its neighbour along the line: the next one, or for the last the one before.
+    assert stored == {p.pk: photos[i + 1 if i + 1 < len(photos) else i - 1].pk for i, p in enumerate(photos)}
