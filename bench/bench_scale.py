@@ -145,9 +145,10 @@ def near_duplicates(lib: Library, batches: int) -> dict[str, float]:
     }
 
 
-def training_run(stack: Stack) -> dict[str, Any]:
+def training_run(stack: Stack, timeout: float) -> dict[str, Any]:
     """``manage.py train`` as the trainer would run it, on every label the library holds: wall
-    time, peak RSS (sampled every 0.2 s) and the run's outcome."""
+    time, peak RSS (sampled every 0.2 s) and the run's outcome; stopped after ``timeout``
+    seconds, with the epoch it had reached (``completed`` false)."""
     from api.training.models import TrainingRun
 
     started = time.perf_counter()
@@ -157,12 +158,18 @@ def training_run(stack: Stack) -> dict[str, Any]:
     while process.poll() is None:
         peak = max(peak, rss_mb(tree(process.pid)))
         time.sleep(0.2)
+        if time.perf_counter() - started > timeout:
+            process.terminate()
+            process.wait()
     output = process.stdout.read().decode()[-2000:] if process.stdout else ""
     run = TrainingRun.objects.order_by("-pk").first()
     return {
         "seconds": round(time.perf_counter() - started, 1),
         "peak_rss_mb": peak,
         "status": run.status if run else None,
+        "completed": run is not None and run.status not in ("queued", "running"),
+        "epoch": run.epoch if run else None,
+        "total_epochs": run.total_epochs if run else None,
         "photos": (run.metrics or {}).get("photos") if run else None,
         "metrics": {k: v for k, v in ((run.metrics or {}) if run else {}).items() if not isinstance(v, dict)},
         "output_tail": output,
@@ -181,6 +188,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--train", action="store_true", help="also time a training run on every label")
+    parser.add_argument("--train-timeout", type=float, default=1200, help="stop the training run after this")
     parser.add_argument(
         "--profile", type=int, default=0, help="print the N busiest functions per page, then stop"
     )
@@ -209,7 +217,7 @@ def main() -> None:
         public = np.flatnonzero(lib.visibility == "public").tolist()
         recall = recall_at_12(lib, random.Random(args.seed + 1).sample(public, args.sample))
         duplicates = near_duplicates(lib, args.batches)
-        training = training_run(stack) if args.train else None
+        training = training_run(stack, args.train_timeout) if args.train else None
         if training:
             print(f"training run: {training['seconds']} s, peak RSS {training['peak_rss_mb']} MB", flush=True)
         result = {
@@ -233,6 +241,7 @@ def main() -> None:
             "similar_recall_at_12": recall,
             "upload_to_tags_p50_s": None,
             "train_seconds": training["seconds"] if training else None,
+            "train_completed": training["completed"] if training else None,
             "train_peak_rss_mb": training["peak_rss_mb"] if training else None,
             "rescore_seconds": None,
             "not_measured_yet": ["upload to tags", "re-scoring", *([] if training else ["training run"])],
