@@ -166,7 +166,9 @@ def seed(n: int, rng_seed: int) -> Library:
         for table, last in ((Photo._meta.db_table, lib.photo_id(n)), (PhotoTag._meta.db_table, tag_row + 1)):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {last})")
         lib.seed_seconds = round(time.perf_counter() - started, 1)
-        cursor.execute("SET maintenance_work_mem = '4GB'")
+        # The graph must fit in memory while it is built, or the build slows down many times over.
+        cursor.execute("SET maintenance_work_mem = '8GB'")
+        cursor.execute("SET max_parallel_maintenance_workers = 1")
         started = time.perf_counter()
         cursor.execute(
             f"CREATE INDEX embedding_vec_1280 ON {PhotoEmbedding._meta.db_table} "
