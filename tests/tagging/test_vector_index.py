@@ -37,6 +37,17 @@ def library(owners: list[tuple[User, str]], vectors: np.ndarray) -> list[int]:
     return ids
 
 
+def settled() -> None:
+    """For the rest of the test: the index rebuilt from this test's rows, and the planner told to
+    use it. Earlier tests of the session rolled back rows whose entries stay in the HNSW graph
+    until a vacuum, which a test never sees (in CI they cost recall); and on a table this small
+    the planner rightly prefers to scan and sort, which would test exact search instead."""
+    with connection.cursor() as cursor:
+        cursor.execute("REINDEX INDEX embedding_vec_1280")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+
+
 def clustered(n: int, seed: int = 0) -> np.ndarray:
     """Vectors in 20 loose clusters, as a photo library's embeddings are."""
     rng = np.random.default_rng(seed)
@@ -70,6 +81,7 @@ def test_every_backbone_dimension_has_an_index() -> None:
 def test_similar_photos_are_read_from_the_index_and_agree_with_exact_search(alice: User) -> None:
     vectors = clustered(600)
     ids = library([(alice, "public")], vectors)
+    settled()
     query = Photo.objects.get(pk=ids[7])
     with CaptureQueriesContext(connection) as queries:
         found = [p.pk for p in similar_photos(viewer=AnonymousUser(), photo=query)]
@@ -93,6 +105,7 @@ def test_the_index_query_skips_other_peoples_private_photos_even_when_they_are_a
         (bob, "private") if i in bobs else (carol, "public") for i in range(1, 1000)
     ]
     ids = [library([owner], vectors[i : i + 1])[0] for i, owner in enumerate(owners)]
+    settled()
     with CaptureQueriesContext(connection) as queries:
         found = vector_search.visible_neighbours(photo_id=ids[0], space=SPACE, viewer=alice, limit=12)
     private = {ids[i] for i in bobs}
@@ -115,6 +128,7 @@ def test_near_duplicates_found_through_the_index_agree_with_the_brute_force_sear
     originals = clustered(300, seed=3)
     copies = originals[:30] + 0.05 * rng.normal(size=(30, DIM))  # re-saves: cosine about 0.999
     ids = library([(alice, "public"), (bob, "public")], np.vstack([originals, copies]))
+    settled()
     fresh = ids[300:]
     vectors = {pk: np.vstack([originals, copies])[ids.index(pk)].astype(np.float16) for pk in fresh}
     with CaptureQueriesContext(connection) as queries:
@@ -126,7 +140,7 @@ def test_near_duplicates_found_through_the_index_agree_with_the_brute_force_sear
     # copy may be missed (bench_scale measures how often), but never linked to the wrong photo.
     truth = {ids[300 + i]: ids[i] for i in range(30)}
     assert all(truth[copy] == original for copy, original in links.items())
-    assert len(links) >= 26  # CI once found 28 of 30 (dead index entries of earlier tests)
+    assert len(links) >= 26
     exact = {
         pk: near[0][0] for pk, near in numpy_search.neighbours(vectors=vectors, space=SPACE, limit=1).items()
     }
