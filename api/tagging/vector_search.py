@@ -38,14 +38,17 @@ def _query_vector(photo_id: int, space: str) -> tuple[str, int] | None:
     return (row[0], row[1]) if row else None
 
 
-def _search(sql: str, params: list[str | int | None]) -> list[tuple[int, int, float]]:
+def _search(sql: str, params: list[str | int | None], *, filtered: bool) -> list[tuple[float, ...]]:
+    """The rows of an index query, its last column a distance turned into a cosine. ``filtered``:
+    the query filters what the index returns, so the scan goes on until enough rows pass."""
     with transaction.atomic(), connection.cursor() as cursor:
         # SET LOCAL: for this transaction only (a savepoint inside a longer one keeps it until
         # that one ends, which only makes later searches in it as thorough).
         cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.VECTOR_EF_SEARCH])
-        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        if filtered:
+            cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         cursor.execute(sql, params)
-        return [(int(pk), int(owner), 1.0 - float(distance)) for pk, owner, distance in cursor.fetchall()]
+        return [(*(int(v) for v in row[:-1]), 1.0 - float(row[-1])) for row in cursor.fetchall()]
 
 
 def visible_neighbours(*, photo_id: int, space: str, viewer: User, limit: int) -> list[int]:
@@ -68,7 +71,7 @@ def visible_neighbours(*, photo_id: int, space: str, viewer: User, limit: int) -
         f" ORDER BY distance LIMIT %s)"
         f" SELECT photo_id, owner_id, distance FROM nearest ORDER BY distance"
     )
-    return [pk for pk, _, _ in _search(sql, [*params, limit])]
+    return [int(row[0]) for row in _search(sql, [*params, limit], filtered=True)]
 
 
 # Each query vector is about 15 kB of SQL text: a batch is sent this many at a time.
@@ -101,9 +104,6 @@ def neighbours(
             f" JOIN {PHOTOS} p ON p.id = n.photo_id ORDER BY q.photo_id, n.distance"
         )
         params: list[str | int | None] = [x for pk in ids for x in (pk, halfvec_text(vectors[pk]))]
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL hnsw.ef_search = %s", [settings.VECTOR_EF_SEARCH])
-            cursor.execute(sql, [*params, space, limit])
-            for query, pk, owner, distance in cursor.fetchall():
-                found[int(query)].append((int(pk), int(owner), 1.0 - float(distance)))
+        for query, other, owner, cosine in _search(sql, [*params, space, limit], filtered=False):
+            found[int(query)].append((int(other), int(owner), float(cosine)))
     return found

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import migrations, models
 
 import api.tagging.vectors
+from api.migration_ops import postgres_only
 
 TABLE = "tagging_photoembedding"
 MISSING = (
@@ -52,23 +53,6 @@ def fill_vectors(apps: Any, schema_editor: Any) -> None:
             last = rows[-1][0]
 
 
-def create_indexes(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for dim in api.tagging.vectors.INDEXED_DIMS:
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS embedding_vec_{dim} ON {TABLE} "
-            f"USING hnsw ((vec::halfvec({dim})) halfvec_cosine_ops) WHERE dim = {dim}"
-        )
-
-
-def drop_indexes(apps: Any, schema_editor: Any) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for dim in api.tagging.vectors.INDEXED_DIMS:
-        schema_editor.execute(f"DROP INDEX IF EXISTS embedding_vec_{dim}")
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("tagging", "0002_embeddings_per_backbone"),
@@ -93,5 +77,12 @@ class Migration(migrations.Migration):
             field=models.FloatField(null=True),
         ),
         migrations.RunPython(fill_vectors, migrations.RunPython.noop),
-        migrations.RunPython(create_indexes, drop_indexes),
+        postgres_only(
+            [
+                f"CREATE INDEX IF NOT EXISTS embedding_vec_{dim} ON {TABLE} "
+                f"USING hnsw ((vec::halfvec({dim})) halfvec_cosine_ops) WHERE dim = {dim}"
+                for dim in api.tagging.vectors.INDEXED_DIMS
+            ],
+            [f"DROP INDEX IF EXISTS embedding_vec_{dim}" for dim in api.tagging.vectors.INDEXED_DIMS],
+        ),
     ]
