@@ -174,6 +174,9 @@ TAG_CONFIRMATIONS_REQUIRED = env_int("TAG_CONFIRMATIONS_REQUIRED", 2, minimum=1)
 
 # Auto-tagging (the tagging worker).
 TAGGER_BATCH_SIZE = env_int("TAGGER_BATCH_SIZE", 16, minimum=1)
+# Photos a re-tag claims at once when no upload waits and each has a stored embedding in the active
+# model's space (re-scored from it: a head's work, no decode): an upload waits for one such batch.
+TAGGER_RESCORE_BATCH = env_int("TAGGER_RESCORE_BATCH", 256, minimum=1)
 TAGGER_MAX_SUGGESTIONS = env_int("TAGGER_MAX_SUGGESTIONS", 5, minimum=1)
 TAGGER_DEVICE = env_choice("TAGGER_DEVICE", "auto", ["auto", "cpu", "cuda"])
 # The backbone a new site's day-zero model stands on (trainer/backbones.py; figures in the README).
@@ -209,6 +212,11 @@ TRAIN_NEAR_DUPLICATE_COSINE = env_float("TRAIN_NEAR_DUPLICATE_COSINE", 0.9, mini
 # pgvector's HNSW search breadth (hnsw.ef_search) for similar photos and near-duplicates: higher
 # finds more of the true nearest photos, slower (bench/bench_scale.py measures both).
 VECTOR_EF_SEARCH = env_int("VECTOR_EF_SEARCH", 64, minimum=1)
+# How often beat recounts tags in the background (api/tags/counts.py, and the next model's
+# vocabulary in api/training/selectors.py): another person's new public tag reaches autocomplete,
+# a day-zero tag voted down stops being suggested, and the help page's "labels needed" moves,
+# this late. A photo made private is recounted at once.
+TAG_COUNTS_SECONDS = env_int("TAG_COUNTS_SECONDS", 60, minimum=5)
 # A day-zero tag people reject this many times, and this many times as often as they confirm it,
 # is no longer suggested (api/tagging/suppression.py).
 DAY_ZERO_SUPPRESS_REJECTIONS = env_int("DAY_ZERO_SUPPRESS_REJECTIONS", 5, minimum=1)
@@ -296,6 +304,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 CELERY_TASK_ROUTES = {
+    # Exact names win over the patterns below: a recount must not wait for a training run.
+    "api.training.tasks.refresh_vocabulary": {"queue": "default", "routing_key": "default"},
     "api.tagging.tasks.*": {"queue": "tagging", "routing_key": "tagging"},
     "api.training.tasks.*": {"queue": "training", "routing_key": "training"},
 }
@@ -321,6 +331,14 @@ CELERY_BEAT_SCHEDULE = {
     "training-schedule-check": {
         "task": "api.training.tasks.check_schedule",
         "schedule": float(TRAIN_CHECK_MINUTES * 60),
+    },
+    "tag-counts-refresh": {
+        "task": "api.tags.tasks.refresh_counts",  # api.tags.counts.REFRESH_COUNTS
+        "schedule": float(TAG_COUNTS_SECONDS),
+    },
+    "training-vocabulary-refresh": {
+        "task": "api.training.tasks.refresh_vocabulary",  # api.tags.counts.REFRESH_VOCABULARY
+        "schedule": float(TAG_COUNTS_SECONDS),
     },
     "training-stale-run-sweep": {
         "task": "api.training.tasks.sweep_runs",

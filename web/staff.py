@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from api.accounts.selectors import signed_in_user
-from api.tagging import backbone_switch, suppression
+from api.tagging import backbone_switch, retag, suppression
 from api.tagging import services as tagging_services
 from api.tagging.selectors import (
     active_model_as_served,
@@ -262,6 +262,7 @@ def _operations_context() -> dict[str, Any]:
     schedule = schedule_status()
     return {
         "backlog": counts,
+        "retag": retag.progress(),
         "switch": backbone_switch.status(),
         "switch_at": f"{settings.TRAIN_SWITCH_COVERAGE:.0%}",
         # The same rolling windows as /api/system/ (the chart counts whole minutes).

@@ -25,7 +25,7 @@ from django.db.models.expressions import Combinable
 from django.db.models.functions import Coalesce
 
 from api.photos.models import Photo, Visibility
-from api.tags.models import PhotoTag, TagSource, TagState
+from api.tags.models import PhotoTag, Tag, TagSource, TagState, search_confidence, search_standing
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -137,6 +137,10 @@ def search_photos(
     if not tags and not words:
         return _other_filters(photos, owner=owner, status=status, text=text)
     states = _counted_states(tag_state)
+    if len(tags) == 1 and not words:
+        return _other_filters(
+            _one_tag(photos, tags[0], tag_state), owner=owner, status=status, text=text
+        ).order_by(*SEARCH_ORDER)
 
     def tagged(name: str) -> Exists:
         return Exists(PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name=name, state__in=states))
@@ -151,11 +155,7 @@ def search_photos(
         )
     names = [*tags, *(word.tag for word in words if word.tag)]
     matched = PhotoTag.objects.filter(photo=OuterRef("pk"), tag__name__in=names, state__in=states)
-    standing = Case(
-        When(state=TagState.CONFIRMED, then=Value(0)),
-        When(source=TagSource.USER, then=Value(1)),
-        default=Value(2),
-    )
+    standing = search_standing()
     # A model suggestion without a score (none is written so) counts as the least confident.
     guesses = matched.filter(source=TagSource.MODEL, state=TagState.SUGGESTED).annotate(
         confidence=Coalesce("score", Value(0.0))
@@ -180,6 +180,20 @@ def search_photos(
         ),
     ).prefetch_related(matched_tags(names, tag_state))
     return _other_filters(photos, owner=owner, status=status, text=text).order_by(*SEARCH_ORDER)
+
+
+def _one_tag(photos: QuerySet[Photo], name: str, tag_state: str) -> QuerySet[Photo]:
+    """A tag page: the same ranking as ``search_photos``, computed on the photo's one row for the
+    tag, which the index ``tag_search_order`` holds in that order, so that a page reads its
+    photos and stops instead of ranking every photo of the tag. The tag's id is looked up first:
+    joining on its name would hide that order from the planner."""
+    tag_id = Tag.objects.filter(name=name).values_list("id", flat=True).first()
+    # One filter() call, so the ranking annotations below use this join and no other.
+    found = photos.filter(photo_tags__tag_id=tag_id or 0, photo_tags__state__in=_counted_states(tag_state))
+    found = found.annotate(
+        tag_standing=search_standing("photo_tags__"), tag_confidence=search_confidence("photo_tags__")
+    ).prefetch_related(matched_tags([name], tag_state))
+    return found if tag_id is not None else found.none()
 
 
 def matched_tags(tags: Sequence[str], tag_state: str = TagStateFilter.ANY) -> Prefetch:

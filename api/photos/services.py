@@ -14,6 +14,7 @@ from api import volume
 from api.photos import storage
 from api.photos.imaging import ImageRejected, process_upload
 from api.photos.models import Photo, TaggingStatus, Visibility
+from api.tags import counts
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,13 @@ def update_photo(
     if caption is not None:
         photo.caption = clean_caption(caption)
         fields.append("caption")
+    was_public = photo.visibility == Visibility.PUBLIC
     if visibility is not None:
         photo.visibility = clean_visibility(visibility)
         fields.append("visibility")
     photo.save(update_fields=fields)
+    if was_public and photo.visibility != Visibility.PUBLIC:
+        transaction.on_commit(counts.recount_soon)
     return photo
 
 

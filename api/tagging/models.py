@@ -65,3 +65,24 @@ class WorkerStatus(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Retag(models.Model):
+    """The progress of re-tagging the library for one model version: the photos another version
+    had tagged when it started (``total``), and how many workers have re-tagged since (``done``,
+    added batch by batch). The photos' own ``model_version`` stays the truth about what is due
+    (``api.tagging.services.retag_due``); this row only saves counting them on every status page.
+    A newer version supersedes it: photos it never reached are re-tagged once, by the newer one.
+    Counts are approximate by a batch or two (photos deleted, or claimed while it started)."""
+
+    version = models.IntegerField(unique=True)
+    total = models.PositiveIntegerField()
+    done = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"re-tag for version {self.version}: {self.done} of {self.total}"

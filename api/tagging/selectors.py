@@ -3,6 +3,7 @@ each worker's heartbeat. Read from the database and the shared volume, never fro
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,9 +13,10 @@ from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
 from api.photos.models import Photo, TaggingStatus
-from api.tagging import backbone_switch
+from api.tagging import backbone_switch, retag
 from api.tagging.models import WorkerStatus
-from api.tagging.services import alive_cutoff, retag_due
+from api.tagging.retag import retag_due
+from api.tagging.services import alive_cutoff
 from api.volume import models_dir
 from trainer import bundle
 from trainer.gpu import gpu_stats
@@ -59,8 +61,23 @@ def backlog(active_version: int | None) -> dict[str, int]:
         "retagging": 0,
     }
     if active_version is not None:
-        counts["retagging"] = retag_due(active_version).count()
+        counts["retagging"] = retagging(active_version)
     return counts
+
+
+# Before the progress row of a re-tag exists (no worker has claimed for the new version yet), the
+# photos due are counted up to this many: a count of them all would read the whole index.
+RETAG_COUNTED_UP_TO = 10_000
+
+
+def retagging(active_version: int) -> int:
+    """Photos still to re-tag for the active version: what its progress row says is left, or
+    before one exists a count of those due, bounded by ``RETAG_COUNTED_UP_TO``."""
+    latest = retag.progress()
+    if latest is not None and latest.version == active_version:
+        return latest.left
+    due = retag_due(active_version).filter(claimed_at__isnull=True).order_by()
+    return due[:RETAG_COUNTED_UP_TO].count()
 
 
 def throughput() -> dict[str, float]:
@@ -159,6 +176,8 @@ def system_status() -> dict[str, Any]:
     return {
         "active_model": model,
         "backlog": backlog(model["version"]),
+        # The newest re-tag of the library: version, total, done, left, percent, started, finished.
+        "retag": asdict(progress) if (progress := retag.progress()) else None,
         "throughput": throughput(),
         "workers": live,
         # While TAGGER_BACKBONE names another backbone: the new embeddings' backlog, else None.

@@ -21,13 +21,15 @@ from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from api.celery import app
 from api.photos.models import Photo, TaggingStatus
+from api.tagging import retag
 from api.tagging.models import PhotoEmbedding, WorkerStatus
 from api.tagging.plan import Existing, plan
+from api.tagging.retag import other_versions, retag_due
 from api.tagging.similarity import flag_near_duplicates
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
 from api.volume import models_dir
@@ -100,28 +102,18 @@ def _lock_ids(photos: QuerySet[Photo], limit: int) -> list[int]:
     return list(photos.values_list("id", flat=True)[:limit])
 
 
-def retag_due(active_version: int) -> QuerySet[Photo]:
-    """Photos tagged by another model version than the active one (or by none recorded). Written
-    as three ranges, not ``<>``, so the partial index ``photo_retag_idx`` answers each."""
-    below, above, unknown = _other_versions(active_version)
-    return Photo.objects.filter(below | above | unknown, status=TaggingStatus.TAGGED)
-
-
-def _other_versions(active_version: int) -> tuple[Q, Q, Q]:
-    return (
-        Q(model_version__lt=active_version),
-        Q(model_version__gt=active_version),
-        Q(model_version__isnull=True),
-    )
-
-
-def _stale_claimable(active_version: int, limit: int) -> list[int]:
+def _stale_claimable(
+    active_version: int, limit: int, *, embedded_in: str = "", besides: Sequence[int] = ()
+) -> list[int]:
     """Up to ``limit`` unclaimed photos of other versions, newest version first and newest photo
     first within it: each range walks ``photo_retag_idx`` backwards and stops at the limit, so a
-    claim costs the same with ten photos due or a million."""
+    claim costs the same with ten photos due or a million. ``embedded_in``: only photos with an
+    embedding in that space (re-scored without a decode)."""
     ids: list[int] = []
-    base = Photo.objects.filter(status=TaggingStatus.TAGGED, claimed_at__isnull=True)
-    for versions in _other_versions(active_version):
+    base = Photo.objects.filter(status=TaggingStatus.TAGGED, claimed_at__isnull=True).exclude(id__in=besides)
+    if embedded_in:
+        base = base.filter(Exists(PhotoEmbedding.objects.filter(photo=OuterRef("pk"), backbone=embedded_in)))
+    for versions in other_versions(active_version):
         ids += _lock_ids(base.filter(versions).order_by("-model_version", "-id"), limit - len(ids))
     return ids
 
@@ -130,18 +122,37 @@ def _unclaimed_pending() -> QuerySet[Photo]:
     return Photo.objects.filter(status=TaggingStatus.PENDING, claimed_at__isnull=True)
 
 
-def claim_batch(*, worker: str, size: int, active_version: int | None) -> list[Photo]:
+def claim_batch(
+    *, worker: str, size: int, active_version: int | None, rescore_size: int = 0, space: str = ""
+) -> list[Photo]:
     """Atomically claims up to ``size`` photos: new uploads first, then photos tagged by another
-    model version (re-tagging runs at a lower priority than uploads). Works on PostgreSQL
-    (SKIP LOCKED) and on SQLite (one writer at a time, and a conditional update)."""
+    model version (re-tagging runs at a lower priority than uploads). When no upload waits, a
+    claim of re-tags takes up to ``rescore_size`` photos with an embedding in ``space`` (the
+    active model's), which are re-scored from it, then fills up to ``size`` with any others: a
+    re-tag of the whole library goes in large batches, and an upload waits for one at most.
+    Works on PostgreSQL (SKIP LOCKED) and on SQLite (one writer at a time, and a conditional
+    update)."""
     now = timezone.now()
+    stale: list[int] = []
     with transaction.atomic():
         ids = _lock_ids(_unclaimed_pending().order_by("id"), size)
         if active_version is not None and len(ids) < size:
-            ids += _stale_claimable(active_version, size - len(ids))
-        if not ids:
-            return []
-        Photo.objects.filter(id__in=ids, claimed_at__isnull=True).update(claimed_at=now, claimed_by=worker)
+            if not ids and space and rescore_size > size:
+                stale = _stale_claimable(active_version, rescore_size, embedded_in=space)
+            if len(ids) + len(stale) < size:
+                stale += _stale_claimable(active_version, size - len(ids) - len(stale), besides=stale)
+        ids += stale
+        if ids:
+            Photo.objects.filter(id__in=ids, claimed_at__isnull=True).update(
+                claimed_at=now, claimed_by=worker
+            )
+    if active_version is not None:
+        if stale:
+            retag.note_started(active_version, claimed=len(stale))
+        elif len(ids) < size:
+            retag.note_finished(active_version)
+    if not ids:
+        return []
     return list(Photo.objects.filter(id__in=ids, claimed_by=worker, claimed_at=now).order_by("id"))
 
 
@@ -187,7 +198,7 @@ def work_waiting(active_version: int | None) -> bool:
 class TaggingResult:
     photo_id: int
     suggestions: Sequence[tuple[str, float, int]]  # tag, score, the version that made it
-    embedding: np.ndarray  # float16
+    embedding: np.ndarray | None  # float16; None when re-scored from the stored one
 
 
 def store_embeddings(*, vectors: Mapping[int, np.ndarray], backbone: str) -> None:
@@ -229,11 +240,12 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
     gone or were taken over by another worker are skipped. Returns the photos written."""
     now = timezone.now()
     with transaction.atomic():
-        mine = set(
+        was = dict(
             Photo.objects.select_for_update()
             .filter(pk__in=[r.photo_id for r in results], claimed_by=worker)
-            .values_list("pk", flat=True)
+            .values_list("pk", "status")
         )
+        mine = set(was)
         results = [r for r in results if r.photo_id in mine]
         rows, existing = current_tags(mine)
         names = {name for r in results for name, _, _ in r.suggestions}
@@ -262,9 +274,14 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
         PhotoTag.objects.filter(pk__in=stale).delete()
         PhotoTag.objects.bulk_create(fresh)
         PhotoTag.objects.bulk_update(rescored, ["score", "model_version", "updated_at"])
-        store_embeddings(vectors={r.photo_id: r.embedding for r in results}, backbone=backbone)
-        # In the same transaction as "tagged", so whoever sees the tags also sees the flag.
-        flag_near_duplicates(vectors={r.photo_id: r.embedding for r in results}, backbone=backbone)
+        # Only new embeddings: a re-scored photo's is unchanged, and rewriting it would cost an
+        # index update and a nearest-photo search per photo for nothing.
+        embedded = {r.photo_id: r.embedding for r in results if r.embedding is not None}
+        if embedded:
+            store_embeddings(vectors=embedded, backbone=backbone)
+            # In the same transaction as "tagged", so whoever sees the tags also sees the flag.
+            flag_near_duplicates(vectors=embedded, backbone=backbone)
+        retag.count_done(version, sum(1 for r in results if was[r.photo_id] == TaggingStatus.TAGGED))
         Photo.objects.filter(pk__in=mine).update(
             status=TaggingStatus.TAGGED, status_reason="", model_version=version, tagged_at=now,
             claimed_at=None, claimed_by="",

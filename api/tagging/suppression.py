@@ -5,8 +5,9 @@ suggested is no longer suggested by a day-zero head once people rejected its sug
 ``DAY_ZERO_SUPPRESS_REJECTIONS`` times and at least ``DAY_ZERO_SUPPRESS_RATIO`` times as often as
 they confirmed them. A community head's own tags are never suppressed this way: its rejections
 are explicit negatives the next training run learns from. The list is shown on the staff
-dashboard; it is kept in the shared cache (for ``CACHE_SECONDS`` at most) and dropped whenever a
-model suggestion is decided.
+dashboard. It is read from the tag counts beat keeps (``api.tags.counts``, every
+``TAG_COUNTS_SECONDS``): one row per tag rejected often enough, where counting every decided
+suggestion whenever one was decided cost a busy site's tagging batches more and more.
 """
 
 from __future__ import annotations
@@ -14,13 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db.models import Count, Q
 
-from api.tags.models import PhotoTag, TagSource, TagState
-
-CACHE_KEY = "tagging:suppressed-day-zero-tags:counts"  # the list with its counts (was: names)
-CACHE_SECONDS = 300
+from api.tags.models import TagCount
 
 
 @dataclass(frozen=True)
@@ -31,39 +27,17 @@ class Suppressed:
 
 
 def suppressed() -> list[Suppressed]:
-    """Every suppressed tag with its counts, most rejected first, read through the cache: the
-    count groups every decided model suggestion, too much for each dashboard visit."""
-    listed: list[Suppressed] | None = cache.get(CACHE_KEY)
-    if listed is None:
-        listed = _counted()
-        cache.set(CACHE_KEY, listed, CACHE_SECONDS)
-    return listed
-
-
-def _counted() -> list[Suppressed]:
-    rows = (
-        PhotoTag.objects.filter(source=TagSource.MODEL, state__in=[TagState.CONFIRMED, TagState.REJECTED])
-        .values("tag__name")
-        .annotate(
-            rejected=Count("id", filter=Q(state=TagState.REJECTED)),
-            confirmed=Count("id", filter=Q(state=TagState.CONFIRMED)),
-        )
-        .filter(rejected__gte=settings.DAY_ZERO_SUPPRESS_REJECTIONS)
-        .order_by("-rejected", "tag__name")
-    )
+    """Every suppressed tag with its counts, most rejected first, as of the last tag count."""
     ratio = settings.DAY_ZERO_SUPPRESS_RATIO
-    return [
-        Suppressed(row["tag__name"], row["rejected"], row["confirmed"])
-        for row in rows
-        if row["rejected"] >= ratio * row["confirmed"]
-    ]
+    rows = (
+        TagCount.objects.filter(model_rejected__gte=settings.DAY_ZERO_SUPPRESS_REJECTIONS)
+        .order_by("-model_rejected", "tag__name")
+        .values_list("tag__name", "model_rejected", "model_confirmed")
+    )
+    return [Suppressed(name, rejected, confirmed) for name, rejected, confirmed in rows
+            if rejected >= ratio * confirmed]  # fmt: skip
 
 
 def suppressed_names() -> frozenset[str]:
     """What a worker leaves out of day-zero suggestions."""
     return frozenset(s.tag for s in suppressed())
-
-
-def forget() -> None:
-    """A model suggestion was decided: the next batch reads the rule afresh."""
-    cache.delete(CACHE_KEY)

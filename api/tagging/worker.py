@@ -72,9 +72,8 @@ def tag_batch(photos: Sequence[Photo], *, tagger: Tagger, worker: str, claimed: 
             mark_failed(photo_id=photo.pk, worker=worker, reason=_failure_reason(prediction))
             continue
         suggestions = tagger.suggestions(prediction, settings.TAGGER_MAX_SUGGESTIONS, suppressed)
-        results.append(
-            TaggingResult(photo.pk, [(s.tag, s.score, s.version) for s in suggestions], prediction.embedding)
-        )
+        embedding = None if photo.pk in stored else prediction.embedding  # a stored one is kept
+        results.append(TaggingResult(photo.pk, [(s.tag, s.score, s.version) for s in suggestions], embedding))
     return apply_results(worker=worker, results=results, version=tagger.version, backbone=tagger.backbone_id)
 
 
@@ -181,7 +180,10 @@ def _claim_and_decode(
         if tagger.device.type == "cpu":
             size = claim_size(batch=size, waiting=waiting, processes=processes, smallest=tagger.cpu_chunk)
         more_waiting = waiting > size
-    photos = claim_batch(worker=worker, size=size, active_version=tagger.version)
+    photos = claim_batch(
+        worker=worker, size=size, active_version=tagger.version,
+        rescore_size=settings.TAGGER_RESCORE_BATCH, space=tagger.backbone_id,
+    )  # fmt: skip
     if not photos:
         return None
     stored = stored_embeddings([p.pk for p in photos], backbone=tagger.backbone_id)

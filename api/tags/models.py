@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 
 from api.photos.models import Photo
 
@@ -13,6 +14,32 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def search_standing(via: str = "") -> models.Case:
+    """How far people vouched for a tag on a photo, as a tag search ranks it: 0 confirmed, 1
+    suggested by a person, 2 a model's suggestion. ``via`` reaches the tag from another model
+    ("photo_tags__"). The index ``tag_search_order`` is built on the same expression, and must
+    stay the same to the letter for PostgreSQL to use it. (The states are spelt out: the choices
+    below are not defined yet when the index is.)"""
+    return models.Case(
+        models.When(**{f"{via}state": "confirmed"}, then=models.Value(0)),
+        models.When(**{f"{via}source": "user"}, then=models.Value(1)),
+        default=models.Value(2),
+    )
+
+
+def search_confidence(via: str = "") -> models.Case:
+    """A model suggestion's score, which a tag search ranks its photos by (one without a score,
+    none is written so, counts as the least confident); 1.0 for every other tag."""
+    return models.Case(
+        models.When(
+            **{f"{via}source": "model", f"{via}state": "suggested"},
+            then=Coalesce(f"{via}score", models.Value(0.0)),
+        ),
+        default=models.Value(1.0),
+        output_field=models.FloatField(),
+    )
 
 
 class PhotoTag(models.Model):
@@ -60,6 +87,16 @@ class PhotoTag(models.Model):
                 condition=models.Q(state__in=["confirmed", "rejected"]),
                 name="decided_tags_by_time",
             ),
+            # A tag page (one tag, no words) reads its first photos in the order it shows them,
+            # and stops at a page, instead of ranking every photo of the tag on each visit.
+            models.Index(
+                models.F("tag"),
+                search_standing(),
+                search_confidence().desc(),
+                models.F("photo").desc(),
+                condition=models.Q(state__in=["suggested", "confirmed"]),
+                name="tag_search_order",
+            ),
         ]
         ordering = ["tag__name"]
 
@@ -88,7 +125,27 @@ class TagVote(models.Model):
         return f"{self.user_id} {self.value}s {self.photo_tag_id}"
 
 
+class TagCount(models.Model):
+    """What is counted about each tag in the background (``api.tags.counts.refresh``, a beat task)
+    so that reads take one row per tag instead of counting every photo of it: how many public
+    photos carry it live (autocomplete, the tag list; a viewer's own photos are counted live on
+    top, in ``api.tags.selectors``), and how often people confirmed and rejected the model's
+    suggestions of it (the day-zero suppression rule, ``api.tagging.suppression``). Rewritten as a
+    whole on each refresh, as of ``refreshed_at``; a tag with nothing to count has no row."""
+
+    tag = models.OneToOneField(Tag, primary_key=True, on_delete=models.CASCADE, related_name="counts")
+    public_photos = models.PositiveIntegerField()
+    model_confirmed = models.PositiveIntegerField()
+    model_rejected = models.PositiveIntegerField()
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.tag_id}: {self.public_photos} public photos"
+
+
 # The names the rest of the code imports.
 TagSource = PhotoTag.TagSource
 TagState = PhotoTag.TagState
 Vote = TagVote.Vote
+# A tag that still describes its photo: what counts and searches go by.
+LIVE_STATES = (TagState.SUGGESTED, TagState.CONFIRMED)

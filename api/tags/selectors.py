@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
     Case,
     Count,
+    Exists,
     IntegerField,
+    OuterRef,
     Prefetch,
     Q,
     QuerySet,
@@ -19,9 +22,7 @@ from django.db.models import (
 
 from api.photos.models import Photo, Visibility
 from api.photos.selectors import listed_photos
-from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
-
-LIVE_STATES = (TagState.SUGGESTED, TagState.CONFIRMED)
+from api.tags.models import LIVE_STATES, PhotoTag, Tag, TagCount, TagSource, TagState, TagVote, Vote
 
 
 def can_take_part(user: AbstractBaseUser | AnonymousUser, photo: Photo) -> bool:
@@ -61,46 +62,79 @@ def attach_tags(photos: Sequence[Photo]) -> None:
     prefetch_related_objects(list(photos), with_their_tags())
 
 
-def search_tags(viewer: AbstractBaseUser | AnonymousUser, query: str = "", limit: int = 20) -> QuerySet[Tag]:
+@dataclass(frozen=True)
+class TagMatch:
+    name: str
+    photo_count: int
+
+
+def search_tags(viewer: AbstractBaseUser | AnonymousUser, query: str = "", limit: int = 20) -> list[TagMatch]:
     """Tags matching ``query`` (prefix matches first), each with the number of photos the viewer
-    may see that carry it. Counting only visible photos keeps private photos' tags private."""
-    visible = Q(photo_tags__photo__visibility=Visibility.PUBLIC)
-    if viewer.is_authenticated:
-        visible |= Q(photo_tags__photo__owner_id=viewer.pk)
-    tags = Tag.objects.annotate(
-        photo_count=Count("photo_tags", filter=visible & Q(photo_tags__state__in=LIVE_STATES), distinct=True)
-    ).filter(photo_count__gt=0)
-    if query:
-        tags = (
-            tags.filter(name__contains=query.lower().lstrip("#"))
-            .annotate(
-                prefix=Case(
-                    When(name__startswith=query.lower().lstrip("#"), then=Value(0)),
-                    default=Value(1),
-                    output_field=IntegerField(),
-                )
-            )
-            .order_by("prefix", "-photo_count", "name")
+    may see that carry it, most first. Counting only visible photos keeps private photos' tags
+    private.
+
+    Bounded by the vocabulary and the viewer's own library, never the whole site's: public photos
+    are counted by ``api.tags.counts`` in the background, the viewer's own live. A tag's count is
+    the larger of its public count and the viewer's own public photos with it (so their newest
+    public tags show at once), plus their own unlisted and private photos with it."""
+    needle = query.lower().lstrip("#")
+    public = TagCount.objects.filter(public_photos__gt=0)
+    if needle:
+        public = public.filter(tag__name__contains=needle)
+    ranked = public.annotate(prefix=_prefix_rank(needle, "tag__name")).order_by(
+        "prefix", "-public_photos", "tag__name"
+    )
+    counts = dict(ranked.values_list("tag__name", "public_photos")[:limit])
+    own = _own_tag_counts(viewer, needle)
+    missing = [name for name in own if name not in counts]
+    counts.update(
+        TagCount.objects.filter(tag__name__in=missing, public_photos__gt=0).values_list(
+            "tag__name", "public_photos"
         )
-    else:
-        tags = tags.order_by("-photo_count", "name")
-    return tags[:limit]
+    )
+    for name, (own_public, own_other) in own.items():
+        counts[name] = max(counts.get(name, 0), own_public) + own_other
+    matches = [TagMatch(name, count) for name, count in counts.items() if count > 0]
+    matches.sort(
+        key=lambda tag: (bool(needle) and not tag.name.startswith(needle), -tag.photo_count, tag.name)
+    )
+    return matches[:limit]
+
+
+def _prefix_rank(needle: str, field: str) -> Case | Value:
+    if not needle:
+        return Value(0)
+    return Case(
+        When(**{f"{field}__startswith": needle}, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+
+
+def _own_tag_counts(viewer: AbstractBaseUser | AnonymousUser, needle: str) -> dict[str, tuple[int, int]]:
+    """The viewer's own live tags matching ``needle``: (public photos, unlisted and private ones)."""
+    if not viewer.is_authenticated:
+        return {}
+    mine = PhotoTag.objects.filter(photo__owner_id=viewer.pk, state__in=LIVE_STATES)
+    if needle:
+        mine = mine.filter(tag__name__contains=needle)
+    public = Q(photo__visibility=Visibility.PUBLIC)
+    rows = mine.values_list("tag__name").annotate(
+        public=Count("id", filter=public), other=Count("id", filter=~public)
+    )
+    return {name: (public_count, other) for name, public_count, other in rows.order_by()}
 
 
 def known_tags(viewer: AbstractBaseUser | AnonymousUser, names: Sequence[str]) -> list[str]:
     """Which of ``names`` are tags on a photo the viewer may see, in the order given: the search
     box offers these as tag chips. Only visible photos count, so a private photo's tag is not
-    revealed by searching for it."""
+    revealed by searching for it. One EXISTS per name, which stops at the first visible photo
+    (counting them all grew with the tag)."""
     if not names:
         return []
-    visible = Q(photo_tags__photo__visibility=Visibility.PUBLIC)
+    visible = Q(photo__visibility=Visibility.PUBLIC)
     if viewer.is_authenticated:
-        visible |= Q(photo_tags__photo__owner_id=viewer.pk)
-    found = set(
-        Tag.objects.filter(visible, name__in=names, photo_tags__state__in=LIVE_STATES).values_list(
-            "name", flat=True
-        )
-    )
+        visible |= Q(photo__owner_id=viewer.pk)
+    on_a_visible_photo = PhotoTag.objects.filter(visible, tag=OuterRef("pk"), state__in=LIVE_STATES)
+    found = set(Tag.objects.filter(Exists(on_a_visible_photo), name__in=names).values_list("name", flat=True))
     return [name for name in names if name in found]
 
 

@@ -20,7 +20,6 @@ from api.notifications.models import Kind
 from api.notifications.services import notify
 from api.photos.models import Photo
 from api.photos.selectors import Word
-from api.tagging import suppression
 from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote, Vote
 from api.tags.selectors import can_take_part
 
@@ -103,8 +102,6 @@ def recompute_state(photo_tag: PhotoTag) -> PhotoTag:
     if state != photo_tag.state:
         photo_tag.state = state
         photo_tag.save(update_fields=["state", "updated_at"])
-        if photo_tag.source == TagSource.MODEL:
-            transaction.on_commit(suppression.forget)
     return photo_tag
 
 

@@ -91,5 +91,5 @@ class TagSearchView(APIView):
         """Tag search and autocomplete, with the number of photos you can see for each."""
         query = request.query_params.get("q", "")[:100]
         tags = selectors.search_tags(request.user, query)
-        data = [{"name": tag.name, "photo_count": tag.photo_count} for tag in tags]  # type: ignore[attr-defined]
+        data = [{"name": tag.name, "photo_count": tag.photo_count} for tag in tags]
         return Response({"results": data})

@@ -10,10 +10,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max
 
-from api.photos.models import Photo
-from api.tags.models import PhotoTag, TagVote
 from api.training.labels import vocabulary
 from api.training.models import ModelVersion, TrainingRun
 from api.training.vouched import collect_labels
@@ -63,26 +60,27 @@ def per_tag_quality(
 
 def next_vocabulary() -> tuple[list[str], dict[str, int]]:
     """The tags the next model will learn and those still short (with their vouched-for photos),
-    exactly as the trainer counts them. Counting walks every label and vote, so the answer is
-    kept until a tag, a vote or a photo changes (or ten minutes pass), not recounted per page.
-
-    What says "changed": each table's row count (a row deleted), its highest id (one added) and
-    its latest ``updated_at`` (one edited: every write to these rows sets it, bulk ones too).
-    Any photo's edit counts, not only a tagged one's: a tagged photo made private must drop out
-    at once, and a join to find the tagged ones cost more than the recount it saves."""
-    fingerprint = {"n": Count("id"), "last": Max("id"), "changed": Max("updated_at")}
-    key = repr(
-        (sorted(PhotoTag.objects.aggregate(**fingerprint).items()),
-         sorted(TagVote.objects.aggregate(**fingerprint).items()),
-         sorted(Photo.objects.aggregate(**fingerprint).items()),
-         settings.MIN_PHOTOS_PER_TAG, settings.TRAIN_MIN_TRUST, settings.TAG_CONFIRMATIONS_REQUIRED)
-    )  # fmt: skip
+    exactly as the trainer counts them, as last counted. Counting walks every label, which grows
+    with the library, so it runs in the background (``refresh_vocabulary``: beat, every
+    ``TAG_COUNTS_SECONDS``, and at once when a photo stops being public), never per page. Only
+    when no count is on record (a cache emptied by a restart) does a read count, once."""
     cached = cache.get(VOCABULARY_KEY)
-    if cached is not None and cached[0] == key:
+    if cached is not None and cached[0] == _counted_under():
         return cached[1], cached[2]
+    return refresh_vocabulary()
+
+
+def refresh_vocabulary() -> tuple[list[str], dict[str, int]]:
     names, close = vocabulary(collect_labels().labels)
-    cache.set(VOCABULARY_KEY, (key, names, close), timeout=600)
+    # Kept for ten intervals: should beat stop, a read counts afresh rather than show an old list.
+    timeout = max(600, 10 * settings.TAG_COUNTS_SECONDS)
+    cache.set(VOCABULARY_KEY, (_counted_under(), names, close), timeout=timeout)
     return names, close
+
+
+def _counted_under() -> tuple[float, ...]:
+    """The settings a count depends on: a count made under others is not the answer."""
+    return (settings.MIN_PHOTOS_PER_TAG, settings.TRAIN_MIN_TRUST, settings.TAG_CONFIRMATIONS_REQUIRED)
 
 
 def labels_still_needed(tags: Collection[str]) -> dict[str, int]:

@@ -8,7 +8,8 @@ import logging
 from celery import shared_task
 
 from api.tagging import backbone_switch
-from api.training import registry, runs
+from api.tags.counts import REFRESH_VOCABULARY
+from api.training import registry, runs, selectors
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +42,11 @@ def sweep_runs() -> int:
     registry.sync_versions_or_log()
     backbone_switch.prepare_or_log()
     return failed
+
+
+@shared_task(name=REFRESH_VOCABULARY, ignore_result=True)
+def refresh_vocabulary() -> int:
+    """Beat, every TAG_COUNTS_SECONDS (on the default queue, so a training run does not hold it
+    up): what the next model will learn, for the help page, the dashboard and the API."""
+    names, _ = selectors.refresh_vocabulary()
+    return len(names)

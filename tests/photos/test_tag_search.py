@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
-from django.contrib.auth.models import User
-from django.db import connection
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from api.photos.models import Photo
+from api.photos.selectors import search_photos
 from tests.helpers.clients import client_for
 from tests.helpers.tags import (
     model_suggests,
@@ -197,6 +198,30 @@ class TestTagStateFilter:
         photo = schema["components"]["schemas"]["Photo"]["properties"]
         matched = schema["components"]["schemas"]["MatchedTag"]["properties"]
         assert "matched_tags" in photo and set(matched) == {"name", "state", "source", "score"}
+
+
+class TestATagPage:
+    """One tag and no words: the order comes from the index ``tag_search_order``, so a page
+    reads its photos and stops, whatever the number of photos with the tag."""
+
+    def test_a_tag_nobody_used_finds_nothing(self, dresses: Dresses) -> None:
+        assert ids(client_for(None).get("/api/photos/", {"tag": "ballgown"})) == []
+
+    @pytest.mark.parametrize("tag_state", ["any", "confirmed"])
+    def test_postgresql_reads_the_page_from_the_index_without_sorting(
+        self, dresses: Dresses, tag_state: str
+    ) -> None:
+        # The index is built on the same expressions the query ranks by; should they drift apart,
+        # PostgreSQL would rank every photo of the tag on each visit, and say so here.
+        page = search_photos(AnonymousUser(), tags=["dress"], tag_state=tag_state)[:24]
+        sql, params = page.query.sql_with_params()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "tag_search_order" in plan and "Sort" not in plan, plan
 
 
 def test_a_tag_search_makes_the_same_few_queries_with_ten_times_the_photos(

@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 
 from api.photos.models import Photo
-from api.tags.models import PhotoTag, Tag, TagSource, TagState
+from api.tags import counts
+from api.tags.models import PhotoTag, Tag, TagCount, TagSource, TagState
 from api.tags.services import TagRejected, normalise
 from tests.helpers.clients import client_for, upload
 from tests.helpers.images import image_bytes
@@ -219,10 +221,97 @@ class TestAddingAndRemovingTags:
 
 
 class TestTagSearch:
+    def test_others_see_a_new_public_tag_once_the_counts_are_refreshed(self, alice: User, bob: User) -> None:
+        upload(client_for(alice), image_bytes(color=(5, 5, 5)), tags="harbour", visibility="public")
+
+        assert client_for(bob).get("/api/tags/", {"q": "harb"}).json()["results"] == []
+        counts.refresh()
+        assert client_for(bob).get("/api/tags/", {"q": "harb"}).json()["results"] == [
+            {"name": "harbour", "photo_count": 1}
+        ]
+
+    def test_the_owner_sees_their_own_new_tags_counted_at_once(self, alice: User, bob: User) -> None:
+        upload(client_for(bob), image_bytes(color=(6, 6, 6)), tags="harbour", visibility="public")
+        counts.refresh()
+        upload(client_for(alice), image_bytes(color=(7, 7, 7)), tags="harbour", visibility="public")
+        upload(client_for(alice), image_bytes(color=(8, 8, 8)), tags="harbour,dock", visibility="private")
+
+        results = client_for(alice).get("/api/tags/", {"q": ""}).json()["results"]
+
+        # Her own two, at once; Bob's public one is in the counts too, hers not yet: the larger
+        # of the two public counts stands until the next refresh.
+        assert results == [{"name": "harbour", "photo_count": 2}, {"name": "dock", "photo_count": 1}]
+        assert client_for(None).get("/api/tags/").json()["results"] == [{"name": "harbour", "photo_count": 1}]
+        counts.refresh()
+        results = client_for(alice).get("/api/tags/", {"q": "ha"}).json()["results"]
+        assert results == [{"name": "harbour", "photo_count": 3}]
+
+    def test_a_tag_leaves_the_counts_with_its_last_public_photo(self, alice: User, bob: User) -> None:
+        photo = upload(client_for(alice), image_bytes(color=(9, 9, 9)), tags="harbour", visibility="public")
+        counts.refresh()
+        Photo.objects.filter(pk=photo.json()["id"]).update(visibility="private")
+
+        counts.refresh()
+
+        assert client_for(bob).get("/api/tags/", {"q": "harbour"}).json()["results"] == []
+        assert not TagCount.objects.exists()
+
+    def test_a_rejected_tag_counts_as_a_rejected_suggestion_not_as_a_photo_with_it(
+        self, alice: User, public_photo: dict[str, Any]
+    ) -> None:
+        tag = model_suggests(public_photo["id"], "fog")
+        tag.state = TagState.REJECTED
+        tag.save()
+        model_suggests(public_photo["id"], "mist")
+
+        counts.refresh()
+
+        rows = TagCount.objects.order_by("tag__name").values_list(
+            "tag__name", "public_photos", "model_confirmed", "model_rejected"
+        )
+        assert list(rows) == [("fog", 0, 0, 1), ("mist", 1, 0, 0)]
+
+    def test_making_photos_private_sends_one_recount_until_it_starts(
+        self, alice: User, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+    ) -> None:
+        sent: list[str] = []
+        monkeypatch.setattr(counts.app, "send_task", lambda name, **options: sent.append(name))
+        cache.delete(counts.RECOUNT_QUEUED)
+        owner = client_for(alice)
+        photos = [
+            upload(owner, image_bytes(color=(c, c, c)), tags="harbour", visibility="public").json()["id"]
+            for c in (20, 30)
+        ]
+
+        def edits(*changes: tuple[int, dict[str, str]]) -> None:
+            with django_capture_on_commit_callbacks(execute=True):
+                for photo_id, fields in changes:
+                    assert owner.patch(f"/api/photos/{photo_id}/", fields, format="json").status_code == 200
+
+        edits(*((photo_id, {"visibility": "private"}) for photo_id in photos))
+        assert sent == [counts.REFRESH_COUNTS, counts.REFRESH_VOCABULARY]
+
+        counts.refresh()  # the recount starts: what changes now needs another
+        edits((photos[0], {"caption": "still private"}), (photos[0], {"visibility": "unlisted"}))
+        assert len(sent) == 2  # neither edit took a public photo out of sight
+        edits((photos[0], {"visibility": "public"}), (photos[0], {"visibility": "private"}))
+        assert len(sent) == 4
+
+    def test_the_counts_are_refreshed_on_a_schedule_on_the_default_queue(self, settings: Any) -> None:
+        counts.app.loader.import_default_modules()  # the workers' task modules, as a worker loads them
+
+        for entry_name, task in (("tag-counts-refresh", counts.REFRESH_COUNTS),
+                                 ("training-vocabulary-refresh", counts.REFRESH_VOCABULARY)):  # fmt: skip
+            entry = settings.CELERY_BEAT_SCHEDULE[entry_name]
+            assert entry["task"] == task in counts.app.tasks
+            assert entry["schedule"] == float(settings.TAG_COUNTS_SECONDS)
+            assert counts.app.amqp.router.route({}, task)["queue"].name == "default"
+
     def test_autocomplete_lists_matching_tags_with_counts_prefix_first(self, alice: User, bob: User) -> None:
         upload(client_for(alice), image_bytes(color=(1, 1, 1)), tags="sunset,beach")
         upload(client_for(alice), image_bytes(color=(2, 2, 2)), tags="sunset")
         upload(client_for(bob), image_bytes(color=(3, 3, 3)), tags="unsettled")
+        counts.refresh()
 
         results = client_for(None).get("/api/tags/", {"q": "sun"}).json()["results"]
 
@@ -232,6 +321,7 @@ class TestTagSearch:
 
     def test_tags_of_private_photos_are_not_counted_for_others(self, alice: User, bob: User) -> None:
         upload(client_for(alice), image_bytes(color=(4, 4, 4)), tags="secret", visibility="private")
+        counts.refresh()
 
         assert client_for(bob).get("/api/tags/", {"q": "secret"}).json()["results"] == []
         assert client_for(alice).get("/api/tags/", {"q": "secret"}).json()["results"] == [

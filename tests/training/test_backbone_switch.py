@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 
 from api.photos.models import Photo
 from api.tagging.models import PhotoEmbedding
-from api.tagging.services import retag_due
+from api.tagging.retag import retag_due
 from tests.helpers.clients import client_for, upload
 from tests.helpers.workers import (
     celery_worker,

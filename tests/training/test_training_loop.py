@@ -12,7 +12,8 @@ import pytest
 from django.contrib.auth.models import User
 
 from api.photos.models import Photo
-from api.tagging.services import retag_due
+from api.tagging import retag
+from api.tagging.retag import retag_due
 from api.tags.models import PhotoTag, TagSource
 from tests.helpers.clients import client_for, upload
 from tests.helpers.images import KINDS, photo_of_kind
@@ -87,6 +88,8 @@ def test_people_tag_staff_retrain_and_new_uploads_get_the_new_tags_then_roll_bac
     assert not PhotoTag.objects.filter(photo_id=photo_id, tag__name__in=list(KINDS)).exists()
     # The photos version 1 tagged go back to version 0 in the background; people's tags stay.
     wait_until(lambda: not retag_due(0).exists(), 120, "version 0 to re-tag what version 1 tagged")
+    progress = retag.progress()  # the workers counted it on its progress row
+    assert progress is not None and progress.version == 0 and progress.done >= len(KINDS)  # at least the new
     assert not PhotoTag.objects.filter(
         photo_id__in=uploaded, source=TagSource.MODEL, model_version=1
     ).exists()
