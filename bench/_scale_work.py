@@ -12,6 +12,7 @@ import numpy as np
 import psutil
 import requests
 from _stack import Stack, percentile, rss_mb, tree
+from bench_tagging import wait_for_model
 from PIL import Image
 
 
@@ -34,16 +35,8 @@ def recounts() -> dict[str, float]:
 
 
 def start_tagging_worker(stack: Stack) -> psutil.Process:
-    from api.tagging.models import WorkerStatus
-
     worker = stack.worker("tagging,default", "worker", processes=None)
-    deadline = time.monotonic() + 300
-    while len(pool := tree(worker.pid)[1:]) == 0 or WorkerStatus.objects.filter(
-        model_version__isnull=False
-    ).count() < len(pool):
-        if worker.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the tagging worker did not start:\n{stack.log('worker')}")
-        time.sleep(0.5)
+    wait_for_model(worker, stack)
     return psutil.Process(worker.pid)
 
 

@@ -231,7 +231,8 @@ def _quality_context(active: ModelVersion | None, column: str, descending: bool)
 
 
 def _operations_context() -> dict[str, Any]:
-    counts = backlog(tagging_services.active_version())
+    progress = retag.progress()
+    counts = backlog(tagging_services.active_version(), progress)
     per_minute = activity(minutes=ACTIVITY_MINUTES)
     offset = ACTIVITY_MINUTES - 1
     chart = line_chart(
@@ -262,7 +263,7 @@ def _operations_context() -> dict[str, Any]:
     schedule = schedule_status()
     return {
         "backlog": counts,
-        "retag": retag.progress(),
+        "retag": progress,
         "switch": backbone_switch.status(),
         "switch_at": f"{settings.TRAIN_SWITCH_COVERAGE:.0%}",
         # The same rolling windows as /api/system/ (the chart counts whole minutes).

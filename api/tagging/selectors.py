@@ -51,7 +51,7 @@ def active_model() -> dict[str, Any]:
     }
 
 
-def backlog(active_version: int | None) -> dict[str, int]:
+def backlog(active_version: int | None, progress: retag.Progress | None) -> dict[str, int]:
     # A count each: each reads only its index (few photos wait), where one aggregate with
     # filters would read every photo.
     counts = {
@@ -61,7 +61,7 @@ def backlog(active_version: int | None) -> dict[str, int]:
         "retagging": 0,
     }
     if active_version is not None:
-        counts["retagging"] = retagging(active_version)
+        counts["retagging"] = retagging(active_version, progress)
     return counts
 
 
@@ -70,12 +70,11 @@ def backlog(active_version: int | None) -> dict[str, int]:
 RETAG_COUNTED_UP_TO = 10_000
 
 
-def retagging(active_version: int) -> int:
-    """Photos still to re-tag for the active version: what its progress row says is left, or
-    before one exists a count of those due, bounded by ``RETAG_COUNTED_UP_TO``."""
-    latest = retag.progress()
-    if latest is not None and latest.version == active_version:
-        return latest.left
+def retagging(active_version: int, progress: retag.Progress | None) -> int:
+    """Photos still to re-tag for the active version: what its progress row (``retag.progress()``)
+    says is left, or before one exists a count of those due, bounded by ``RETAG_COUNTED_UP_TO``."""
+    if progress is not None and progress.version == active_version:
+        return progress.left
     due = retag_due(active_version).filter(claimed_at__isnull=True).order_by()
     return due[:RETAG_COUNTED_UP_TO].count()
 
@@ -172,12 +171,13 @@ def active_model_as_served(live: list[dict[str, Any]]) -> dict[str, Any]:
 def system_status() -> dict[str, Any]:
     live = workers()
     model = active_model_as_served(live)
+    progress = retag.progress()
     gpus = gpu_stats()
     return {
         "active_model": model,
-        "backlog": backlog(model["version"]),
+        "backlog": backlog(model["version"], progress),
         # The newest re-tag of the library: version, total, done, left, percent, started, finished.
-        "retag": asdict(progress) if (progress := retag.progress()) else None,
+        "retag": asdict(progress) if progress else None,
         "throughput": throughput(),
         "workers": live,
         # While TAGGER_BACKBONE names another backbone: the new embeddings' backlog, else None.

@@ -149,7 +149,7 @@ def claim_batch(
     if active_version is not None:
         if stale:
             retag.note_started(active_version, claimed=len(stale))
-        elif len(ids) < size:
+        elif not ids:  # the loop's last claim: nothing at all was left
             retag.note_finished(active_version)
     if not ids:
         return []
