@@ -242,6 +242,9 @@ TRAIN_MAX_EPOCHS = env_int("TRAIN_MAX_EPOCHS", 150, minimum=1)
 # Head training stops once its objective changes by less than this (relative) over an epoch; 0
 # trains for TRAIN_MAX_EPOCHS.
 TRAIN_TOLERANCE = env_float("TRAIN_TOLERANCE", 1e-5, minimum=0, maximum=1)
+# Head training stops after this many seconds even if it has not converged (the run then says
+# so); 0: no limit. Bounds a run on a large library, where convergence can take a quarter hour.
+TRAIN_HEAD_SECONDS = env_float("TRAIN_HEAD_SECONDS", 180, minimum=0)
 # Teacher/student: the active model's confident predictions on unlabelled photos join training
 # with a capped weight (validation stays human-labelled). Off by default: on clothing10 (Lite0, 5 label
 # draws) it moved test top-1 only from 0.742 to 0.758 at 10 labels per tag and 0.825 to 0.831 at 25.

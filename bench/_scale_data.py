@@ -66,6 +66,29 @@ def make_library(n: int, seed: int) -> Library:
     return Library(vectors, owners, visibility, cluster, copies)
 
 
+def recorded_nearest(lib: Library) -> tuple[np.ndarray, np.ndarray]:
+    """Each photo's nearest earlier photo as the tagging worker records it on embedding (row and
+    cosine; -1 and NaN for none): a re-save's original; otherwise the previous photo of its cluster,
+    a stand-in for its true nearest whose cosine (about 0.55) is as far below the near-duplicate
+    threshold. Without them, a library that never ran the worker would make the first training run
+    search the index once per labelled photo, which a running library never does."""
+    n = len(lib.vectors)
+    nearest = np.full(n, -1, dtype=np.int64)
+    previous: dict[int, int] = {}
+    for row in range(n):
+        cluster = int(lib.cluster[row])
+        nearest[row] = lib.copies.get(row, previous.get(cluster, -1))
+        previous[cluster] = row
+    cosine = np.full(n, np.nan, dtype=np.float32)
+    for start in range(0, n, 20000):
+        rows = np.arange(start, min(n, start + 20000))
+        rows = rows[nearest[rows] >= 0]
+        a = lib.vectors[rows].astype(np.float32)
+        b = lib.vectors[nearest[rows]].astype(np.float32)
+        cosine[rows] = (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return nearest, cosine
+
+
 def cluster_tags(cluster: int) -> list[int]:
     """A cluster's three distinct tags."""
     names = [cluster % TAGS]
@@ -84,7 +107,7 @@ def _copy(cursor: object, table: str, columns: str, rows: io.StringIO) -> None:
 
 
 def seed(n: int, rng_seed: int) -> Library:
-    """COPY everything, then build the HNSW index (timed) and ANALYZE."""
+    """COPY everything, then build the HNSW index (timed) and VACUUM ANALYZE."""
     from django.contrib.auth.models import User
     from django.db import connection
 
@@ -153,16 +176,19 @@ def seed(n: int, rng_seed: int) -> Library:
         _copy(pg, PhotoTag._meta.db_table, columns, photo_tags)
         _copy(pg, TagVote._meta.db_table, "value, created_at, updated_at, photo_tag_id, user_id", votes)
         del photo_tags, votes
+        nearest, cosine = recorded_nearest(lib)
+        columns = "photo_id, backbone, dim, vector, vec, nearest_photo_id, nearest_cosine, updated_at"
         for start in range(0, n, 10000):
             chunk = io.StringIO()
             for row in range(start, min(n, start + 10000)):
                 vector = lib.vectors[row]
+                near = (f"{lib.photo_id(int(nearest[row]))}\t{cosine[row]:.4f}" if nearest[row] >= 0
+                        else "\\N\t\\N")  # fmt: skip
                 chunk.write(
-                    f"{lib.photo_id(row)}\t{SPACE}\t{DIM}\t\\\\x{vector.tobytes().hex()}\t{halfvec_text(vector)}\tnow\n"
+                    f"{lib.photo_id(row)}\t{SPACE}\t{DIM}\t\\\\x{vector.tobytes().hex()}\t{halfvec_text(vector)}"
+                    f"\t{near}\tnow\n"
                 )
-            _copy(
-                pg, PhotoEmbedding._meta.db_table, "photo_id, backbone, dim, vector, vec, updated_at", chunk
-            )
+            _copy(pg, PhotoEmbedding._meta.db_table, columns, chunk)
         for table, last in ((Photo._meta.db_table, lib.photo_id(n)), (PhotoTag._meta.db_table, tag_row + 1)):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {last})")
         lib.seed_seconds = round(time.perf_counter() - started, 1)
@@ -175,7 +201,10 @@ def seed(n: int, rng_seed: int) -> Library:
             "USING hnsw ((vec::halfvec(1280)) halfvec_cosine_ops) WHERE dim = 1280"
         )
         lib.index_build_seconds = round(time.perf_counter() - started, 1)
-        cursor.execute("ANALYZE")
+        # VACUUM, not only ANALYZE: freshly copied rows have no hint bits and no visibility map, so
+        # the first reads of every page would write it back and index-only scans would visit the
+        # heap, which a library that has been running a while does not do.
+        cursor.execute("VACUUM ANALYZE")
         cursor.execute(
             "SELECT pg_relation_size('embedding_vec_1280'), pg_total_relation_size(%s)",
             [PhotoEmbedding._meta.db_table],

@@ -152,16 +152,20 @@ def near_duplicates(lib: Library, batches: int) -> dict[str, float]:
 
 def training_run(stack: Stack, timeout: float) -> dict[str, Any]:
     """``manage.py train`` as the trainer would run it, on every label the library holds: wall
-    time, peak RSS (sampled every 0.2 s) and the run's outcome; stopped after ``timeout``
-    seconds, with the epoch it had reached (``completed`` false)."""
+    time, peak RSS (sampled every 0.2 s), when each phase began, and the run's outcome; stopped
+    after ``timeout`` seconds, with the epoch it had reached (``completed`` false)."""
     from api.training.models import TrainingRun
 
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "manage.py", "train"], cwd=REPO, env=stack.env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     peak = 0.0
+    phases: dict[str, float] = {}  # when each phase was first seen, seconds from the start
     while process.poll() is None:
         peak = max(peak, rss_mb(tree(process.pid)))
+        running = TrainingRun.objects.order_by("-pk").values_list("phase", flat=True).first()
+        if running and running not in phases:
+            phases[running] = round(time.perf_counter() - started, 1)
         time.sleep(0.2)
         if time.perf_counter() - started > timeout:
             process.terminate()
@@ -176,6 +180,7 @@ def training_run(stack: Stack, timeout: float) -> dict[str, Any]:
         "epoch": run.epoch if run else None,
         "total_epochs": run.total_epochs if run else None,
         "photos": (run.metrics or {}).get("photos") if run else None,
+        "phase_started_s": phases,
         "metrics": {k: v for k, v in ((run.metrics or {}) if run else {}).items() if not isinstance(v, dict)},
         "output_tail": output,
     }

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer.metrics import mean_average_precision, per_tag_average_precision
+from trainer.metrics import Ranked, mean_average_precision
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,29 @@ def bootstrap_map(
     """mAP of ``scores`` with its 95% interval; with ``against``, the paired difference
     mAP(scores) - mAP(against) on the same resampled photos."""
 
-    def figure(rows: np.ndarray | slice) -> float:
-        value = mean_average_precision(scores[rows], labels[rows])
-        if against is not None:
-            value -= mean_average_precision(against[rows], labels[rows])
+    ranked = Ranked(scores, labels)
+    opponent = None if against is None else Ranked(against, labels)
+
+    def figure(counts: np.ndarray | None) -> float:
+        value = _mean_known(ranked.average_precisions(counts))
+        if opponent is not None:
+            value -= _mean_known(opponent.average_precisions(counts))
         return value
 
     rng = np.random.default_rng(seed)
-    samples = [figure(rng.integers(0, len(labels), len(labels))) for _ in range(resamples)]
+    samples = [figure(_drawn(rng, len(labels))) for _ in range(resamples)]
     low, high = np.percentile(samples, [2.5, 97.5])
-    return Interval(figure(slice(None)), float(low), float(high))
+    return Interval(figure(None), float(low), float(high))
+
+
+def _drawn(rng: np.random.Generator, photos: int) -> np.ndarray:
+    """How many times each photo is drawn in one resample with replacement."""
+    return np.bincount(rng.integers(0, photos, photos), minlength=photos)
+
+
+def _mean_known(aps: np.ndarray) -> float:
+    known = aps[~np.isnan(aps)]
+    return float(known.mean()) if len(known) else 0.0
 
 
 def bootstrap_per_tag(
@@ -83,17 +96,14 @@ def bootstrap_per_tag(
     """Each column's AP with its 95% interval (photos resampled with replacement; a resample
     without a positive of the tag says nothing about it and is skipped)."""
     rng = np.random.default_rng(seed)
-    samples = np.full((resamples, labels.shape[1]), np.nan)
-    for r in range(resamples):
-        rows = rng.integers(0, len(labels), len(labels))
-        aps = per_tag_average_precision(scores[rows], labels[rows])
-        samples[r] = [np.nan if ap is None else ap for ap in aps]
-    whole = per_tag_average_precision(scores, labels)
+    ranked = Ranked(scores, labels)
+    samples = np.array([ranked.average_precisions(_drawn(rng, len(labels))) for _ in range(resamples)])
+    whole = ranked.average_precisions()
     intervals = []
     for t in range(labels.shape[1]):
         known = samples[~np.isnan(samples[:, t]), t]
         low, high = np.percentile(known, [2.5, 97.5]) if len(known) else (0.0, 0.0)
-        intervals.append(Interval(whole[t] or 0.0, float(low), float(high)))
+        intervals.append(Interval(0.0 if np.isnan(whole[t]) else float(whole[t]), float(low), float(high)))
     return intervals
 
 

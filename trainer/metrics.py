@@ -28,6 +28,57 @@ def per_tag_average_precision(scores: np.ndarray, labels: np.ndarray) -> list[fl
     return [average_precision(scores[:, t], labels[:, t]) for t in range(labels.shape[1])]
 
 
+class Ranked:
+    """Each tag's photos ranked by score once, so the AP of a bootstrap resample costs a pass over
+    the photos, not a sort per tag per resample (at 30,000 photos x 300 tags, 300 resamples of
+    sorts took minutes). A resample is a count per photo: a photo drawn ``c`` times is a block of
+    ``c`` copies in the ranking, and the j-th copy of a positive has precision (P + j) / (N + j),
+    with P positives and N photos ranked above the block; over the block that sums to
+    ``c - (N - P) (H(N + c) - H(N))``, H the harmonic numbers. Only N needs every photo (a running
+    sum of the counts in each tag's order); the rest is per positive. Equal to
+    ``average_precision`` of the resampled rows, ties among different photos apart (ranked here
+    in row order)."""
+
+    COLUMNS = 64  # tags per pass: bounds the temporaries at 64 x photos
+
+    def __init__(self, scores: np.ndarray, labels: np.ndarray) -> None:
+        photos, tags = labels.shape
+        # One row per tag, its photos best first, so each tag's running sum is contiguous.
+        self.order = np.argsort(-scores.T, axis=1, kind="stable").astype(np.int32)
+        truth = np.take_along_axis(labels.T == 1, self.order, axis=1)
+        self.positive_at = [
+            np.flatnonzero(truth[start : start + self.COLUMNS]) for start in range(0, tags, self.COLUMNS)
+        ]
+        self.harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, photos + 1))])
+
+    def average_precisions(self, counts: np.ndarray | None = None) -> np.ndarray:
+        """Each tag's AP on the photos drawn ``counts`` times each (all once: None); NaN for a tag
+        with no positive drawn."""
+        tags, photos = self.order.shape
+        counts = np.ones(photos, dtype=np.int32) if counts is None else counts.astype(np.int32)
+        out = np.empty(tags)
+        for chunk, start in enumerate(range(0, tags, self.COLUMNS)):
+            drawn = counts[self.order[start : start + self.COLUMNS]]
+            at = self.positive_at[chunk]
+            tag = at // photos  # positives come grouped by tag, best ranked first
+            above = (np.cumsum(drawn, axis=1, dtype=np.int64) - drawn).ravel()[at]
+            mine = drawn.ravel()[at].astype(np.int64)
+            # Positives drawn above each one, within its tag: a running sum restarted at each tag.
+            running = np.cumsum(mine) - mine
+            first = np.searchsorted(tag, tag)
+            hits_above = running - running[first]
+            gain = mine - (above - hits_above) * (self.harmonic[above + mine] - self.harmonic[above])
+            width = drawn.shape[0]
+            drawn_positives = np.bincount(tag, weights=mine, minlength=width)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[start : start + width] = np.where(
+                    drawn_positives > 0,
+                    np.bincount(tag, weights=gain, minlength=width) / drawn_positives,
+                    np.nan,
+                )
+        return out
+
+
 def mean_of_known(aps: list[float | None]) -> float:
     known = [ap for ap in aps if ap is not None]
     return float(np.mean(known)) if known else 0.0

@@ -24,6 +24,7 @@ The recipe (docs/architecture.md, 'The training pipeline and its gate'):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from trainer.metrics import CurvePoint, choose_thresholds, evaluate
+from trainer.metrics import CurvePoint, choose_thresholds, evaluate, mean_average_precision
 
 MIN_THRESHOLD = 0.5
 
@@ -125,6 +126,7 @@ def train_head(
     steps_per_epoch: int = 5,
     chunk: int = 8192,
     min_support: int = 1,
+    seconds: float | None = None,
     progress: Progress | None = None,
 ) -> TrainedHead:
     """Weighted one-vs-rest logistic regression with an L2 penalty (``l2`` / 2 * |W|^2 on the
@@ -133,9 +135,19 @@ def train_head(
     ``tolerance`` (relative) over an epoch: stopping early on the out-of-fold mAP was tried and
     kept heads from the second epoch, which gave the nearest taught tag to twice as many photos
     of kinds nobody taught (bench/bench_open_world.py). An epoch is ``steps_per_epoch`` L-BFGS
-    iterations; rows go
-    through in chunks of ``chunk``, so memory stays bounded on a large library. Tags with fewer
-    than ``min_support`` validation positives are left out of the figures, as the gate does."""
+    iterations; rows go through in chunks of ``chunk``, so memory stays bounded on a large
+    library. Tags with fewer than ``min_support`` validation positives are left out of the figures,
+    as the gate does.
+
+    Two stages, the same optimum: the head on every photo first, alone, then the fold heads
+    starting from it. Each fold head lacks a fifth of the photos, so its optimum is near the
+    all-photo head's, and it gets there in about a third of the epochs it needs from zero: half
+    the work of fitting them side by side from zero, for weights within 2% (clothing10).
+    ``seconds`` bounds the whole fit: when it runs out, the heads stop where they are, the metrics
+    say ``converged: false``, and the out-of-fold figures are those of the heads as they stopped,
+    so the gate still judges what is published. Curve points carry the loss, and the out-of-fold
+    mAP once fold heads exist (a ranking, the same before calibration as after); the last point
+    carries the run's calibrated figures."""
     folds = np.unique(data.folds)
     judged = data.judged_rows
     if len(folds) < 2 or not judged.any():
@@ -145,57 +157,106 @@ def train_head(
     y = torch.from_numpy(np.ascontiguousarray(data.labels, dtype=np.float32))
     w = torch.from_numpy(np.ascontiguousarray(data.weights, dtype=np.float32))
     fold_index = torch.from_numpy(np.searchsorted(folds, data.folds))
-    heads = len(folds) + 1  # one per fold, trained without it, and the head on every photo
-    # rows[h, n]: head h trains on photo n.
-    rows = torch.ones(heads, len(x))
-    rows[: len(folds)] = (fold_index[None, :] != torch.arange(len(folds))[:, None]).float()
+    k = len(folds)
+    # rows[h, n]: head h trains on photo n; heads 0..k-1 leave their fold out, head k has all.
+    rows = torch.ones(k + 1, len(x))
+    rows[:k] = (fold_index[None, :] != torch.arange(k)[:, None]).float()
     pos_weight = rebalancing_weights(y, rows, w)
     dim, n_tags = data.embeddings.shape[1], len(data.tags)
-    weight = torch.zeros(heads, dim, n_tags, requires_grad=True)
-    bias = torch.zeros(heads, n_tags, requires_grad=True)
-    optimizer = torch.optim.LBFGS(
-        [weight, bias], lr=1, max_iter=steps_per_epoch, history_size=20, line_search_fn="strong_wolfe"
-    )
-    photos_per_head = rows.sum(dim=1).clamp(min=1)
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        total = torch.zeros(())
-        for start in range(0, len(x), chunk):
-            part = slice(start, start + chunk)
-            logits = torch.einsum("nd,hdt->hnt", x[part], weight) + bias[:, None, :]
-            losses = nn.functional.binary_cross_entropy_with_logits(
-                logits, y[part][None].expand_as(logits), reduction="none", pos_weight=pos_weight[:, None, :]
-            )
-            loss = (losses * w[part][None] * rows[:, part, None]).sum()
-            loss.backward()
-            total = total + loss.detach()
-        penalty = 0.5 * l2 * (weight**2).sum()
-        penalty.backward()
-        return total + penalty.detach()
-
+    problem = _Problem(x, y, w, rows, pos_weight, l2=l2, chunk=chunk, steps=steps_per_epoch)
+    deadline = None if seconds is None else time.monotonic() + seconds
     curves: list[CurvePoint] = []
-    previous, epoch = float("inf"), 0
-    for epoch in range(1, max_epochs + 1):
-        loss = float(optimizer.step(closure))  # type: ignore[arg-type]
-        done = abs(previous - loss) < tolerance * max(1.0, abs(loss))
-        previous = loss
-        if progress or done or epoch == max_epochs:
-            oof = _out_of_fold_logits(x, weight.detach(), bias.detach(), fold_index, len(folds))
-            head = _calibrated(data, oof, weight.detach()[-1].T, bias.detach()[-1], min_support)
-            # The curve shows exactly what the run reports: its last point is the run's metrics.
-            record: dict[str, float] = {
-                "epoch": epoch,
-                "loss": round(loss / float(photos_per_head.sum()), 5),
-                **{key: head.metrics[key] for key in ("map", "micro_f1", "macro_f1")},
-            }
-            curves.append(record)
-            if progress:
-                progress(epoch, max_epochs, record)
-        if done:
-            break
-    head.curves, head.epochs_run = curves, epoch
+    total = 2 * max_epochs
+
+    def report(loss: float, heads: list[int], weight: torch.Tensor, bias: torch.Tensor) -> None:
+        record: dict[str, float] = {"epoch": len(curves) + 1, "loss": round(loss, 5)}
+        if len(heads) == k:
+            oof = _out_of_fold_logits(x, weight, bias, fold_index, k)
+            record["map"] = round(mean_average_precision(oof[judged], data.labels[judged]), 4)
+        curves.append(record)
+        if progress:
+            progress(len(curves), total, record)
+
+    everything = problem.fit([k], torch.zeros(1, dim, n_tags), torch.zeros(1, n_tags),
+                             max_epochs, tolerance, deadline, report)  # fmt: skip
+    alone = problem.fit(list(range(k)), everything.weight.expand(k, dim, n_tags).clone(),
+                        everything.bias.expand(k, n_tags).clone(), max_epochs, tolerance, deadline,
+                        report)  # fmt: skip
+    oof = _out_of_fold_logits(x, alone.weight, alone.bias, fold_index, k)
+    head = _calibrated(data, oof, everything.weight[0].T, everything.bias[0], min_support)
+    head.metrics["converged"] = everything.converged and alone.converged
+    if curves:
+        # The curve ends on exactly what the run reports (the run saves these curves when done).
+        curves[-1] = {**curves[-1], **{key: head.metrics[key] for key in ("map", "micro_f1", "macro_f1")}}
+    head.curves, head.epochs_run = curves, len(curves)
     return head
+
+
+@dataclass
+class _Fitted:
+    weight: torch.Tensor  # (heads, dim, tags)
+    bias: torch.Tensor  # (heads, tags)
+    converged: bool
+
+
+class _Problem:
+    """The weighted, penalised logistic loss of every head over the whole set, fitted by L-BFGS
+    for any subset of the heads."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, rows: torch.Tensor,
+                 pos_weight: torch.Tensor, *, l2: float, chunk: int, steps: int) -> None:  # fmt: skip
+        self.x, self.y, self.w, self.rows, self.pos_weight = x, y, w, rows, pos_weight
+        self.l2, self.chunk, self.steps = l2, chunk, steps
+
+    def fit(
+        self,
+        heads: list[int],
+        weight0: torch.Tensor,
+        bias0: torch.Tensor,
+        max_epochs: int,
+        tolerance: float,
+        deadline: float | None,
+        report: Callable[[float, list[int], torch.Tensor, torch.Tensor], None],
+    ) -> _Fitted:
+        x, y, w, chunk = self.x, self.y, self.w, self.chunk
+        rows, pos_weight = self.rows[heads], self.pos_weight[heads]
+        weight = weight0.requires_grad_(True)
+        bias = bias0.requires_grad_(True)
+        optimizer = torch.optim.LBFGS(
+            [weight, bias], lr=1, max_iter=self.steps, history_size=20, line_search_fn="strong_wolfe"
+        )
+        per_photo = float(rows.sum().clamp(min=1))
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            total = torch.zeros(())
+            for start in range(0, len(x), chunk):
+                part = slice(start, start + chunk)
+                logits = torch.einsum("nd,hdt->hnt", x[part], weight) + bias[:, None, :]
+                losses = nn.functional.binary_cross_entropy_with_logits(
+                    logits,
+                    y[part][None].expand_as(logits),
+                    reduction="none",
+                    pos_weight=pos_weight[:, None, :],
+                )
+                loss = (losses * w[part][None] * rows[:, part, None]).sum()
+                loss.backward()
+                total = total + loss.detach()
+            penalty = 0.5 * self.l2 * (weight**2).sum()
+            penalty.backward()
+            return total + penalty.detach()
+
+        previous, converged = float("inf"), False
+        for _ in range(max_epochs):
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            loss = float(optimizer.step(closure))  # type: ignore[arg-type]
+            converged = abs(previous - loss) < tolerance * max(1.0, abs(loss))
+            previous = loss
+            report(loss / per_photo, heads, weight.detach(), bias.detach())
+            if converged:
+                break
+        return _Fitted(weight.detach(), bias.detach(), converged)
 
 
 def _calibrated(

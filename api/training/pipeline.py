@@ -78,6 +78,7 @@ def _execute(run: TrainingRun, report: RunProgress) -> TrainingRun:
         dataset,
         max_epochs=max_epochs,
         tolerance=settings.TRAIN_TOLERANCE,
+        seconds=settings.TRAIN_HEAD_SECONDS or None,
         min_support=settings.TRAIN_GATE_MIN_SUPPORT,
         progress=on_epoch,
     )

@@ -40,7 +40,7 @@ def test_a_trainer_killed_mid_run_leaves_no_bundle_and_a_failed_run_and_the_next
     separable_photos(alice, per_kind=12)
     models = shared_fs / "models"
     endless = env_for_test_database(shared_fs, MIN_PHOTOS_PER_TAG="4", TRAIN_MAX_EPOCHS="1000000",
-                                    TRAIN_TOLERANCE="0")  # fmt: skip
+                                    TRAIN_TOLERANCE="0", TRAIN_HEAD_SECONDS="0")  # fmt: skip
     with celery_worker("training", env=endless, log=tmp_path / "doomed.log") as doomed:
         run = runs.start_run(trigger="api")
         wait_until(lambda: TrainingRun.objects.get(pk=run.pk).epoch > 5, what="training to be under way")

@@ -199,9 +199,8 @@ class TestRuns:
         assert run.status == "succeeded", run.error
         assert run.model_version == 1 and bundle.current_version(models) == 1
         assert run.metrics["map"] > 0.9 and run.metrics["top1_accuracy"] > 0.9
-        assert len(run.curves) == run.metrics["epochs"] and {"loss", "map", "micro_f1", "macro_f1"} <= set(
-            run.curves[0]
-        )
+        assert len(run.curves) == run.metrics["epochs"] and all("loss" in point for point in run.curves)
+        assert {"map", "micro_f1", "macro_f1"} <= set(run.curves[-1]) and run.metrics["converged"]
         manifest = bundle.verify(models, 1)
         assert manifest.tags == sorted(KINDS) and manifest.parent_version == 0
         assert manifest.dataset_fingerprint == run.dataset_fingerprint
