@@ -264,6 +264,25 @@ def test_a_running_run_polls_with_its_curves_and_a_finished_one_reloads_the_page
 # ---------------------------------------------------------------- operations
 
 
+def test_a_run_stopped_by_the_time_limit_says_it_did_not_converge_and_a_converged_one_does_not(
+    staff: Client,
+) -> None:
+    stopped = TrainingRun.objects.create(
+        trigger="dashboard", status="succeeded", phase="done", model_version=1, progress=1.0,
+        metrics={"map": 0.8, "macro_f1": 0.7, "epochs": 40, "converged": False},
+    )  # fmt: skip
+    finished = TrainingRun.objects.create(
+        trigger="dashboard", status="succeeded", phase="done", model_version=2, progress=1.0,
+        metrics={"map": 0.8, "macro_f1": 0.7, "epochs": 40, "converged": True},
+    )  # fmt: skip
+
+    def shown(run: TrainingRun) -> str:
+        return staff.get(f"/staff/runs/{run.pk}/").content.decode()
+
+    assert "after 40 epochs, stopped by the training time limit before it converged" in shown(stopped)
+    assert "time limit" not in shown(finished) and "after 40 epochs" in shown(finished)
+
+
 def test_activity_counts_uploads_and_tagging_per_whole_minute_over_the_last_hour(alice: User) -> None:
     now = timezone.now().replace(second=30)
     photos = [bare_photo(alice, n) for n in range(5)]
