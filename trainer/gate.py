@@ -90,21 +90,37 @@ def _mean_known(aps: np.ndarray) -> float:
     return float(known.mean()) if len(known) else 0.0
 
 
-def bootstrap_per_tag(
-    labels: np.ndarray, scores: np.ndarray, *, resamples: int, seed: int = 0
-) -> list[Interval]:
-    """Each column's AP with its 95% interval (photos resampled with replacement; a resample
-    without a positive of the tag says nothing about it and is skipped)."""
-    rng = np.random.default_rng(seed)
-    ranked = Ranked(scores, labels)
-    samples = np.array([ranked.average_precisions(_drawn(rng, len(labels))) for _ in range(resamples)])
-    whole = ranked.average_precisions()
-    intervals = []
-    for t in range(labels.shape[1]):
-        known = samples[~np.isnan(samples[:, t]), t]
-        low, high = np.percentile(known, [2.5, 97.5]) if len(known) else (0.0, 0.0)
-        intervals.append(Interval(0.0 if np.isnan(whole[t]) else float(whole[t]), float(low), float(high)))
-    return intervals
+@dataclass(frozen=True)
+class Resampled:
+    """Each tag's AP on every photo (``whole``) and on each bootstrap resample (``samples``,
+    resamples x tags; NaN where a resample drew no positive of the tag): drawn once per judgement,
+    read by the pooled interval and by each tag's own."""
+
+    whole: np.ndarray
+    samples: np.ndarray
+
+    @classmethod
+    def draw(cls, labels: np.ndarray, scores: np.ndarray, *, resamples: int, seed: int = 0) -> Resampled:
+        rng = np.random.default_rng(seed)
+        ranked = Ranked(scores, labels)
+        samples = np.array([ranked.average_precisions(_drawn(rng, len(labels))) for _ in range(resamples)])
+        return cls(ranked.average_precisions(), samples.reshape(resamples, labels.shape[1]))
+
+    def pooled(self) -> Interval:
+        """The mAP over the tags with its 95% interval: the same as ``bootstrap_map``."""
+        low, high = np.percentile([_mean_known(row) for row in self.samples], [2.5, 97.5])
+        return Interval(_mean_known(self.whole), float(low), float(high))
+
+    def per_tag(self, columns: list[int]) -> list[Interval]:
+        """Each of ``columns``' AP with its 95% interval, from the resamples that drew a positive
+        of it (a resample without one says nothing about the tag)."""
+        intervals = []
+        for t in columns:
+            known = self.samples[~np.isnan(self.samples[:, t]), t]
+            low, high = np.percentile(known, [2.5, 97.5]) if len(known) else (0.0, 0.0)
+            whole = 0.0 if np.isnan(self.whole[t]) else float(self.whole[t])
+            intervals.append(Interval(whole, float(low), float(high)))
+        return intervals
 
 
 def supported(labels: np.ndarray, tags: list[str], min_support: int) -> tuple[list[int], dict[str, int]]:
@@ -141,14 +157,17 @@ def judge(
             + (f" ({_named(short)})" if short else ""),
             numbers,
         )
-    overall = bootstrap_map(labels[:, judged], candidate_scores[:, judged], resamples=resamples)
+    # One set of resamples for the pooled figure and each tag's own: the same draws as separate
+    # bootstraps with the same seed would make, for half the work.
+    drawn = Resampled.draw(labels[:, judged], candidate_scores[:, judged], resamples=resamples)
+    overall = drawn.pooled()
     numbers |= {"candidate_map": overall.to_dict(), "min_map": min_map, "tolerance": tolerance}
     comparison = _comparable(labels, tags, judged, active_scores, active_tags, unseen_by_active, min_support)
     # Tags a trained active model serves are never held back: their fate is the comparison, or,
     # with too few new photos to compare them, the pooled figure.
     known = set(active_tags) if active_scores is not None else set()
     on_their_own = [i for i in judged if tags[i] not in known]
-    proven, held = _judged_alone(labels, tags, candidate_scores, on_their_own, min_map, resamples)
+    proven, held = _judged_alone(tags, drawn, [judged.index(i) for i in on_their_own], judged, min_map)
     held_back = tuple([*held, *(tag for tag in short if tag not in known)])
     numbers["judged_alone"] = {tag: iv.to_dict() for tag, iv in (proven | held).items()}
     numbers["held_back"] = {tag: iv.to_dict() for tag, iv in held.items()}  # short ones: too_little_support
@@ -205,20 +224,14 @@ def judge(
 
 
 def _judged_alone(
-    labels: np.ndarray,
-    tags: list[str],
-    scores: np.ndarray,
-    columns: list[int],
-    min_map: float,
-    resamples: int,
+    tags: list[str], drawn: Resampled, positions: list[int], judged: list[int], min_map: float
 ) -> tuple[dict[str, Interval], dict[str, Interval]]:
-    """The tags judged on their own, split into those whose AP reaches ``min_map`` by its lower
-    bound and those held back."""
-    if not columns:
-        return {}, {}
-    intervals = bootstrap_per_tag(labels[:, columns], scores[:, columns], resamples=resamples)
-    proven = {tags[i]: iv for i, iv in zip(columns, intervals, strict=True) if iv.low >= min_map}
-    held = {tags[i]: iv for i, iv in zip(columns, intervals, strict=True) if iv.low < min_map}
+    """The tags judged on their own (``positions`` among the ``judged`` columns ``drawn`` holds),
+    split into those whose AP reaches ``min_map`` by its lower bound and those held back."""
+    intervals = drawn.per_tag(positions)
+    named = [tags[judged[p]] for p in positions]
+    proven = {tag: iv for tag, iv in zip(named, intervals, strict=True) if iv.low >= min_map}
+    held = {tag: iv for tag, iv in zip(named, intervals, strict=True) if iv.low < min_map}
     return proven, held
 
 

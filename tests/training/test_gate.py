@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from trainer.gate import bootstrap_map, judge
+from trainer.gate import Resampled, bootstrap_map, judge
 
 RULES: dict[str, Any] = {"tolerance": 0.02, "min_map": 0.5, "min_support": 5, "resamples": 200}
 
@@ -163,3 +163,11 @@ def test_a_tag_the_active_model_serves_is_never_held_back_for_lack_of_new_photos
 
     assert verdict.numbers["compared_with_active"] is True and verdict.numbers["shared_tags"] == 1
     assert verdict.held_back == ()
+
+
+def test_the_pooled_interval_from_shared_resamples_is_the_one_a_bootstrap_of_its_own_gives() -> None:
+    labels, scores = two_tags(80, noise=0.45)
+
+    shared = Resampled.draw(labels, scores, resamples=100).pooled()
+
+    assert shared == bootstrap_map(labels, scores, resamples=100)

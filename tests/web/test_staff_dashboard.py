@@ -392,8 +392,8 @@ def test_the_dashboard_shows_the_gates_intervals_the_preview_and_the_suppressed_
             "held_back": {"skirt": {"value": 0.41, "low": 0.22, "high": 0.6}}, "min_map": 0.5,
             "photos": 40}  # fmt: skip
     changed = [{"photo": 7, "before": "jean", "after": "pants"}]
-    preview = {"photos": 40, "same": 30, "gain": 4, "lose": 2, "change": 4, "without_embedding": 0,
-               "examples": {"gain": [], "lose": [], "change": changed}}  # fmt: skip
+    preview = {"photos": 40, "library": 900, "same": 30, "gain": 4, "lose": 2, "change": 4,
+               "without_embedding": 0, "examples": {"gain": [], "lose": [], "change": changed}}  # fmt: skip
     metrics = {"map": 0.91, "folds": 5, "photos": 40, "gate": gate, "preview": preview}
     ModelVersion.objects.create(version=1, status="active", backbone="efficientnet_lite0", tags=["pants"],
                                 metrics=metrics, activated_at=timezone.now())  # fmt: skip
@@ -411,5 +411,6 @@ def test_the_dashboard_shows_the_gates_intervals_the_preview_and_the_suppressed_
     assert "Too little support to be scored" in text and "#snow (2)" in text
     assert "not suggested until they reach 0.500" in text and "#skirt AP 0.410 (0.220 to 0.600)" in text
     assert "4 gain a first suggestion, 2 lose theirs, 4 change it, 30 keep it" in text
+    assert "Of the newest 40 of 900 tagged photos, re-scored" in text
     assert "#jean becomes #pants" in text
     assert "#jigsaw_puzzle rejected 2, confirmed 0" in text
