@@ -36,6 +36,8 @@ from torch import nn
 from trainer.metrics import CurvePoint, choose_thresholds, evaluate, mean_average_precision
 
 MIN_THRESHOLD = 0.5
+# The share of a fit's time budget kept for the head on every photo, after the fold heads.
+PUBLISHED_SHARE = 0.25
 
 
 @dataclass
@@ -139,15 +141,15 @@ def train_head(
     library. Tags with fewer than ``min_support`` validation positives are left out of the figures,
     as the gate does.
 
-    Two stages, the same optimum: the head on every photo first, alone, then the fold heads
-    starting from it. Each fold head lacks a fifth of the photos, so its optimum is near the
-    all-photo head's, and it gets there in about a third of the epochs it needs from zero: half
-    the work of fitting them side by side from zero, for weights within 2% (clothing10).
-    ``seconds`` bounds the whole fit: when it runs out, the heads stop where they are, the metrics
-    say ``converged: false``, and the out-of-fold figures are those of the heads as they stopped,
-    so the gate still judges what is published. Curve points carry the loss, and the out-of-fold
-    mAP once fold heads exist (a ranking, the same before calibration as after); the last point
-    carries the run's calibrated figures."""
+    Two stages, the same optimum: the fold heads first, side by side from zero, then the head on
+    every photo starting from their mean, near its own optimum. Never the other way round: a fold
+    head started from the all-photo head would start from weights that saw its own fold, and
+    unless it ran to convergence its out-of-fold scores would not be out of fold. ``seconds``
+    bounds the whole fit, the fold heads getting all but ``PUBLISHED_SHARE`` of it: when it runs
+    out, the heads stop where they are and the metrics say ``converged: false``; the gate judges
+    the fold heads as they stopped, which never saw their fold. Curve points carry the loss, and
+    the out-of-fold mAP while the fold heads train (a ranking, the same before calibration as
+    after); the last point carries the run's calibrated figures."""
     folds = np.unique(data.folds)
     judged = data.judged_rows
     if len(folds) < 2 or not judged.any():
@@ -170,18 +172,18 @@ def train_head(
 
     def report(loss: float, heads: list[int], weight: torch.Tensor, bias: torch.Tensor) -> None:
         record: dict[str, float] = {"epoch": len(curves) + 1, "loss": round(loss, 5)}
-        if len(heads) == k:
+        if progress and len(heads) == k:
             oof = _out_of_fold_logits(x, weight, bias, fold_index, k)
             record["map"] = round(mean_average_precision(oof[judged], data.labels[judged]), 4)
         curves.append(record)
         if progress:
             progress(len(curves), total, record)
 
-    everything = problem.fit([k], torch.zeros(1, dim, n_tags), torch.zeros(1, n_tags),
-                             max_epochs, tolerance, deadline, report)  # fmt: skip
-    alone = problem.fit(list(range(k)), everything.weight.expand(k, dim, n_tags).clone(),
-                        everything.bias.expand(k, n_tags).clone(), max_epochs, tolerance, deadline,
-                        report)  # fmt: skip
+    fold_deadline = None if deadline is None or seconds is None else deadline - PUBLISHED_SHARE * seconds
+    alone = problem.fit(list(range(k)), torch.zeros(k, dim, n_tags), torch.zeros(k, n_tags),
+                        max_epochs, tolerance, fold_deadline, report)  # fmt: skip
+    start = alone.weight.mean(dim=0, keepdim=True), alone.bias.mean(dim=0, keepdim=True)
+    everything = problem.fit([k], *start, max_epochs, tolerance, deadline, report)
     oof = _out_of_fold_logits(x, alone.weight, alone.bias, fold_index, k)
     head = _calibrated(data, oof, everything.weight[0].T, everything.bias[0], min_support)
     head.metrics["converged"] = everything.converged and alone.converged
