@@ -166,7 +166,11 @@ def train_head(
     pos_weight = rebalancing_weights(y, rows, w)
     dim, n_tags = data.embeddings.shape[1], len(data.tags)
     problem = Problem(x, y, w, rows, pos_weight, l2=l2, chunk=chunk, steps=steps_per_epoch)
-    deadline = None if seconds is None else time.monotonic() + seconds
+    # The whole fit's deadline, and the fold heads', which leaves PUBLISHED_SHARE of it over.
+    now = time.monotonic()
+    deadline, fold_deadline = (
+        (None, None) if seconds is None else (now + seconds, now + (1 - PUBLISHED_SHARE) * seconds)
+    )
     curves: list[CurvePoint] = []
     total = 2 * max_epochs
 
@@ -179,7 +183,6 @@ def train_head(
         if progress:
             progress(len(curves), total, record)
 
-    fold_deadline = None if deadline is None or seconds is None else deadline - PUBLISHED_SHARE * seconds
     alone = problem.fit(list(range(k)), torch.zeros(k, dim, n_tags), torch.zeros(k, n_tags),
                         max_epochs, tolerance, fold_deadline, report)  # fmt: skip
     start = alone.weight.mean(dim=0, keepdim=True), alone.bias.mean(dim=0, keepdim=True)
