@@ -102,7 +102,7 @@ class Stack:
     """A fresh PostgreSQL database, Redis db and temporary SHARED_FS/VAR_DIR; processes started
     with :meth:`start` are stopped, and the database dropped, by :meth:`close`."""
 
-    def __init__(self, db_name: str, redis_db: int, **settings: str) -> None:
+    def __init__(self, db_name: str, redis_db: int, *, reuse_db: bool = False, **settings: str) -> None:
         self.db_name = db_name
         self.work = Path(tempfile.mkdtemp(prefix=f"{db_name}-"))
         self.env = {
@@ -120,8 +120,9 @@ class Stack:
             **settings,
         }
         self.processes: list[subprocess.Popen[bytes]] = []
-        pg_admin(f"DROP DATABASE IF EXISTS {db_name}")
-        pg_admin(f"CREATE DATABASE {db_name}")
+        if not reuse_db:  # else the database a run kept (``close(keep_db=True)``), as it was left
+            pg_admin(f"DROP DATABASE IF EXISTS {db_name}")
+            pg_admin(f"CREATE DATABASE {db_name}")
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=self.env, check=True
         )
@@ -170,9 +171,10 @@ class Stack:
     def log(self, name: str) -> str:
         return (self.work / f"{name}.log").read_text()[-3000:]
 
-    def close(self, *, keep_work: bool = False) -> None:
+    def close(self, *, keep_work: bool = False, keep_db: bool = False) -> None:
         """Stops the processes and drops the database; ``keep_work`` keeps the temporary folder
-        (logs, what the processes wrote) for a look afterwards."""
+        (logs, what the processes wrote) for a look afterwards, ``keep_db`` the database, for a
+        later run to reuse."""
         for process in self.processes:
             process.terminate()
         for process in self.processes:
@@ -184,6 +186,7 @@ class Stack:
             from django.db import connections
 
             connections.close_all()
-        pg_admin(f"DROP DATABASE IF EXISTS {self.db_name}")
+        if not keep_db:
+            pg_admin(f"DROP DATABASE IF EXISTS {self.db_name}")
         if not keep_work:
             shutil.rmtree(self.work, ignore_errors=True)

@@ -46,7 +46,7 @@ import numpy as np
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _scale_data import SPACE, TAGS, Library, cluster_tags, seed
+from _scale_data import SPACE, TAGS, Library, cluster_tags, make_library, seed
 from _scale_work import recounts, rescore_library, start_tagging_worker, upload_to_tags
 from _stack import REPO, Stack, machine_facts, percentile, rss_mb, tree
 from bench_pages import percentiles, profile, session_cookie
@@ -74,6 +74,15 @@ def pages(lib: Library) -> dict[str, tuple[str, str | None]]:
         "dashboard": ("/staff/", "boss"),
         "similar": ("/api/photos/{similar}/similar/", None),
     }
+
+
+def reuse(n: int, rng_seed: int) -> Library:
+    """The library a ``--keep-db`` run seeded: the same rows, numbered from its first photo."""
+    from api.photos.models import Photo
+
+    lib = make_library(n, rng_seed)
+    lib.first_id = Photo.objects.order_by("pk").values_list("pk", flat=True)[0]
+    return lib
 
 
 def time_pages(base: str, lib: Library, args: argparse.Namespace) -> dict[str, Any]:
@@ -108,19 +117,28 @@ def unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def recall_at_12(lib: Library, rows: list[int]) -> float:
+    """The share of each sampled photo's exact 12 nearest public photos (numpy, one pass over the
+    library for all the samples) that the index query returns."""
     from django.contrib.auth.models import AnonymousUser
 
     from api.tagging.vector_search import visible_neighbours
 
     public = np.flatnonzero(lib.visibility == "public")
+    queries = unit(lib.vectors[rows]).T
+    best_rows = np.empty((len(rows), 0), dtype=np.int64)
+    best_scores = np.empty((len(rows), 0), dtype=np.float32)
+    for s in range(0, len(public), 50000):
+        chunk = public[s : s + 50000]
+        scores = (unit(lib.vectors[chunk]) @ queries).T
+        scores[np.asarray(rows)[:, None] == chunk[None, :]] = -np.inf  # not the photo itself
+        best_rows = np.concatenate([best_rows, np.broadcast_to(chunk, scores.shape)], axis=1)
+        best_scores = np.concatenate([best_scores, scores], axis=1)
+        keep = np.argsort(-best_scores, axis=1)[:, :12]
+        best_rows = np.take_along_axis(best_rows, keep, axis=1)
+        best_scores = np.take_along_axis(best_scores, keep, axis=1)
     hits = 0
-    for row in rows:
-        query = unit(lib.vectors[row : row + 1])[0]
-        scores = np.concatenate(
-            [unit(lib.vectors[public[s : s + 50000]]) @ query for s in range(0, len(public), 50000)]
-        )
-        order = public[np.argsort(-scores)]
-        truth = {lib.photo_id(int(r)) for r in order[order != row][:12]}
+    for row, nearest in zip(rows, best_rows, strict=True):
+        truth = {lib.photo_id(int(r)) for r in nearest}
         found = visible_neighbours(photo_id=lib.photo_id(row), space=SPACE, viewer=AnonymousUser(), limit=12)
         hits += len(truth & set(found))
     return round(hits / (12 * len(rows)), 4)
@@ -201,11 +219,18 @@ def main() -> None:
     parser.add_argument("--rescore-timeout", type=float, default=1800, help="stop waiting for the re-tag")
     parser.add_argument("--train", action="store_true", help="also time a training run on every label")
     parser.add_argument("--train-timeout", type=float, default=1200, help="stop the training run after this")
+    parser.add_argument("--keep-db", action="store_true", help="keep the database for --reuse-db")
+    parser.add_argument(
+        "--reuse-db",
+        action="store_true",
+        help="time the pages and recall only, on the database a --keep-db run of the same --photos and"
+        " --seed left (after its uploads, re-score and training)",
+    )
     parser.add_argument(
         "--profile", type=int, default=0, help="print the N busiest functions per page, then stop"
     )
     args = parser.parse_args()
-    stack = Stack(DB_NAME, REDIS_DB)
+    stack = Stack(DB_NAME, REDIS_DB, reuse_db=args.reuse_db)
     started = time.perf_counter()
     try:
         subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
@@ -214,7 +239,7 @@ def main() -> None:
         from trainer.day_zero import ensure_active_model
 
         ensure_active_model(Path(stack.env["SHARED_FS"]) / "models")
-        lib = seed(args.photos, args.seed)
+        lib = reuse(args.photos, args.seed) if args.reuse_db else seed(args.photos, args.seed)
         print(f"seeded {args.photos} photos in {lib.seed_seconds} s", flush=True)
         print(f"index built in {lib.index_build_seconds} s ({lib.index_mb} MB)", flush=True)
         background = recounts()
@@ -230,6 +255,15 @@ def main() -> None:
         timings = time_pages(base, lib, args)
         public = np.flatnonzero(lib.visibility == "public").tolist()
         recall = recall_at_12(lib, random.Random(args.seed + 1).sample(public, args.sample))
+        if args.reuse_db:
+            p95 = {name: page["p95_ms"] for name, page in timings.items()}
+            summary = {"photos": args.photos, "reused_db": True, "p95_ms": p95}
+            summary["similar_recall_at_12"] = recall
+            reused = {"machine": machine_facts(), "pages": timings, "summary": summary}
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(reused, indent=2) + "\n")
+            print(json.dumps(reused["summary"], indent=2))
+            return
         duplicates = near_duplicates(lib, args.batches)
         worker = start_tagging_worker(stack)
         uploads = upload_to_tags(base, args.uploads)
@@ -277,7 +311,7 @@ def main() -> None:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result["summary"], indent=2))
     finally:
-        stack.close()
+        stack.close(keep_db=args.keep_db or args.reuse_db)
 
 
 if __name__ == "__main__":
