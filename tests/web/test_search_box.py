@@ -5,6 +5,7 @@ embedded default)."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -128,3 +129,30 @@ def test_the_api_takes_the_same_words_as_search(alice: User) -> None:
 
     assert [p["id"] for p in found] == [tagged.pk, dress.pk]
     assert sorted(t["name"] for t in found[0]["matched_tags"]) == ["blue", "dress"]
+
+
+def test_one_word_pages_through_tag_then_caption_matches_without_repeats(
+    alice: User, bob: User, settings: Any
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "PAGE_SIZE": 2}
+    in_caption = captioned(alice, 1, "a red dress")
+    unsure = bare_photo(alice, 2)
+    model_suggests(unsure, "dress", 0.55)
+    sure = bare_photo(alice, 3)
+    model_suggests(sure, "dress", 0.9)
+    confirmed = captioned(alice, 4, "dress, again")  # its caption changes nothing: it is tagged
+    owner_tags(confirmed, "dress")
+    suggested = bare_photo(alice, 5)
+    person_suggests(suggested, bob, "dress")
+    newer_in_caption = captioned(alice, 6, "Dresses")
+
+    pages: list[dict[str, Any]] = []
+    url: str | None = "/api/photos/?search=dress"
+    while url:
+        pages.append(Client().get(url).json())
+        url = pages[-1]["next"]
+
+    assert [p["id"] for page in pages for p in page["results"]] == [
+        confirmed.pk, suggested.pk, sure.pk, unsure.pk, newer_in_caption.pk, in_caption.pk,
+    ]  # fmt: skip
+    assert Client().get(pages[-1]["previous"]).json()["results"] == pages[-2]["results"]
