@@ -9,6 +9,7 @@ import pytest
 import yaml
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.test.utils import CaptureQueriesContext
 
 from api.photos.models import Photo
@@ -32,6 +33,16 @@ API_MAX_QUERIES = 8
 def ids(response: Any) -> list[int]:
     assert response.status_code == 200, response.json()
     return [p["id"] for p in response.json()["results"]]
+
+
+def plan_without(queryset: QuerySet[Photo], *kinds: str) -> str:
+    """PostgreSQL's plan for ``queryset`` with these kinds of plan step forbidden (``enable_...``)."""
+    sql, params = queryset.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for kind in kinds:
+            cursor.execute(f"SET LOCAL enable_{kind} = off")
+        cursor.execute("EXPLAIN " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 class Dresses:
@@ -215,13 +226,7 @@ class TestATagPage:
         # The index is built on the same expressions the query ranks by; should they drift apart,
         # PostgreSQL would rank every photo of the tag on each visit, and say so here.
         page = search_photos(AnonymousUser(), tags=["dress"], tag_state=tag_state)[:24]
-        sql, params = page.query.sql_with_params()
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
-            cursor.execute("EXPLAIN " + sql, params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
+        plan = plan_without(page, "seqscan", "bitmapscan", "sort")
         assert "tag_search_order" in plan and "Sort" not in plan, plan
 
 
@@ -235,13 +240,7 @@ def test_a_search_word_is_looked_up_in_indexes_not_checked_photo_by_photo(alice:
     owner_tags(bare_photo(alice, 1), "dress")
     Photo.objects.filter(pk=bare_photo(alice, 2).pk).update(caption="my dress")
     matching = Photo.objects.filter(word_matches(search_words("dress")[0], ["confirmed", "suggested"]))
-    sql, params = matching.order_by().query.sql_with_params()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_indexscan = off")
-        cursor.execute("SET LOCAL enable_indexonlyscan = off")
-        cursor.execute("EXPLAIN " + sql, params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = plan_without(matching.order_by(), "seqscan", "indexscan", "indexonlyscan")
 
     assert "BitmapOr" in plan and "photo_caption_trgm" in plan and "photos_photo_pkey" in plan, plan
     assert matching.count() == 2
