@@ -10,6 +10,7 @@ votes and embeddings, as a community site of that size would hold them after the
   cluster's three as model suggestions of version 0, day zero (scores 0.5-0.99). 30% of photos: the owner
   confirmed the first (with the owner's vote); 5%: the owner rejected the third (with the vote);
   5%: the owner added one more tag of its own (``kind<c+1>``), confirmed.
+- Uploaded (and tagged by version 0) evenly over the last two years, oldest first.
 - Thumbnails and originals are not written: the pages measured read rows, not files.
 """
 
@@ -27,6 +28,7 @@ OWNERS = 20
 CENTRES = 500
 TAGS = 300
 COPY_SHARE = 0.01
+UPLOAD_SPAN_DAYS = 730
 
 
 @dataclass
@@ -101,6 +103,15 @@ def cluster_tags(cluster: int) -> list[int]:
     raise AssertionError("unreachable: five candidates for two places")
 
 
+def uploaded_at(n: int, span_days: float = UPLOAD_SPAN_DAYS) -> list[str]:
+    """When each photo was uploaded (and tagged): evenly over the last ``span_days``, oldest first,
+    as COPY reads a timestamp. A library of that size did not arrive in the last hour, and the
+    pages that read recent activity would measure that impossible hour."""
+    end = time.time()
+    step = span_days * 86400 / max(n, 1)
+    return [time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(end - (n - row) * step)) for row in range(n)]
+
+
 def _copy(cursor: object, table: str, columns: str, rows: io.StringIO) -> None:
     rows.seek(0)
     cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT text)", rows)  # type: ignore[attr-defined]
@@ -110,8 +121,10 @@ def seed(n: int, rng_seed: int) -> Library:
     """COPY everything, then build the HNSW index (timed) and VACUUM ANALYZE."""
     from django.contrib.auth.models import User
     from django.db import connection
+    from django.utils import timezone
 
-    from api.photos.models import Photo
+    from api.photos import activity
+    from api.photos.models import ActivityMinute, Photo
     from api.tagging.models import PhotoEmbedding
     from api.tagging.vectors import halfvec_text
     from api.tags.models import PhotoTag, Tag, TagVote
@@ -129,11 +142,13 @@ def seed(n: int, rng_seed: int) -> Library:
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {Photo._meta.db_table}")
         lib.first_id = int(cursor.fetchone()[0]) + 1
         pg = cursor.connection.cursor()
+        when = uploaded_at(n)
         photos = io.StringIO()
         for row in range(n):
+            at = when[row]
             photos.write(
                 f"{lib.photo_id(row)}\t{user_ids[lib.owners[row]]}\t{row:064x}\tjpg\timage/jpeg\t1000\t400\t300\t"
-                f"\t{lib.visibility[row]}\t{row:032x}\ttagged\t\t0\t\t\\N\tnow\t\\N\t\\N\tf\t\\N\tnow\tnow\n"
+                f"\t{lib.visibility[row]}\t{row:032x}\ttagged\t\t0\t\t\\N\t{at}\t\\N\t\\N\tf\t\\N\t{at}\t{at}\n"
             )
         columns = (
             "id, owner_id, content_hash, file_ext, mime_type, byte_size, width, height, caption,"
@@ -145,6 +160,7 @@ def seed(n: int, rng_seed: int) -> Library:
         photo_tags, votes = io.StringIO(), io.StringIO()
         tag_row = 0
         for row in range(n):
+            at = when[row]
             owner = user_ids[lib.owners[row]]
             names = cluster_tags(int(lib.cluster[row]))
             roll = rng.random()
@@ -157,18 +173,18 @@ def seed(n: int, rng_seed: int) -> Library:
                 tag_row += 1
                 score = 0.5 + 0.49 * rng.random()
                 photo_tags.write(
-                    f"{tag_row}\tmodel\t{state}\t{score:.4f}\t0\tnow\tnow\t\\N\t{lib.photo_id(row)}\t{tag_ids[t]}\n"
+                    f"{tag_row}\tmodel\t{state}\t{score:.4f}\t0\t{at}\t{at}\t\\N\t{lib.photo_id(row)}\t{tag_ids[t]}\n"
                 )
                 if state != "suggested":
                     vote = "confirm" if state == "confirmed" else "reject"
-                    votes.write(f"{vote}\tnow\tnow\t{tag_row}\t{owner}\n")
+                    votes.write(f"{vote}\t{at}\t{at}\t{tag_row}\t{owner}\n")
             if 0.35 <= roll < 0.40:
                 tag_row += 1
                 extra = tag_ids[
                     next(t for t in range(names[0] + 1, names[0] + 5) if t % TAGS not in names) % TAGS
                 ]
                 photo_tags.write(
-                    f"{tag_row}\tuser\tconfirmed\t\\N\t\\N\tnow\tnow\t{owner}\t{lib.photo_id(row)}\t{extra}\n"
+                    f"{tag_row}\tuser\tconfirmed\t\\N\t\\N\t{at}\t{at}\t{owner}\t{lib.photo_id(row)}\t{extra}\n"
                 )
         columns = (
             "id, source, state, score, model_version, created_at, updated_at, added_by_id, photo_id, tag_id"
@@ -189,6 +205,8 @@ def seed(n: int, rng_seed: int) -> Library:
                     f"\t{near}\tnow\n"
                 )
             _copy(pg, PhotoEmbedding._meta.db_table, columns, chunk)
+        # The staff dashboard's per-minute counts, as uploads and tagging would have left them.
+        activity.count_from_photos(Photo.objects.all(), ActivityMinute, timezone.now() - activity.KEPT_FOR)
         for table, last in ((Photo._meta.db_table, lib.photo_id(n)), (PhotoTag._meta.db_table, tag_row + 1)):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {last})")
         lib.seed_seconds = round(time.perf_counter() - started, 1)

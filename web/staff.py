@@ -23,7 +23,7 @@ from api.tagging import backbone_switch, retag, suppression
 from api.tagging import services as tagging_services
 from api.tagging.selectors import (
     active_model_as_served,
-    activity,
+    activity_chart,
     backlog,
     failed_photos,
     throughput,
@@ -233,7 +233,7 @@ def _quality_context(active: ModelVersion | None, column: str, descending: bool)
 def _operations_context() -> dict[str, Any]:
     progress = retag.progress()
     counts = backlog(tagging_services.active_version(), progress)
-    per_minute = activity(minutes=ACTIVITY_MINUTES)
+    per_minute = activity_chart(minutes=ACTIVITY_MINUTES)
     offset = ACTIVITY_MINUTES - 1
     chart = line_chart(
         [

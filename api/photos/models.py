@@ -73,6 +73,19 @@ class Photo(models.Model):
         return f"Photo {self.pk} by {self.owner.username}"
 
 
+class ActivityMinute(models.Model):
+    """Photos uploaded and photos tagged (re-tags included) in one minute, counted as it happens
+    (``api.photos.activity``): the staff dashboard reads an hour as 60 rows, where counting the
+    photos themselves read every photo a full re-tag touched that hour (483 ms at 1M)."""
+
+    minute = models.DateTimeField(primary_key=True)
+    uploaded = models.PositiveIntegerField(default=0)
+    tagged = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.minute:%Y-%m-%d %H:%M}: {self.uploaded} uploaded, {self.tagged} tagged"
+
+
 # The names the rest of the code imports.
 Visibility = Photo.Visibility
 TaggingStatus = Photo.TaggingStatus

@@ -11,7 +11,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 
 from api import volume
-from api.photos import storage
+from api.photos import activity, storage
 from api.photos.imaging import ImageRejected, process_upload
 from api.photos.models import Photo, TaggingStatus, Visibility
 from api.tags import counts
@@ -112,6 +112,7 @@ def upload_photo(
             )
             for name in names:
                 tag_services.add_tag(photo=photo, user=owner, name=name)
+            activity.count(uploaded=1, at=photo.created_at)
             request_tagging()
     except OSError as error:
         _forget_files_if_unused(image.content_hash, image.ext)

@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
-from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
+from api.photos import activity
 from api.photos.models import Photo, TaggingStatus
 from api.tagging import backbone_switch, retag
 from api.tagging.models import WorkerStatus
@@ -80,45 +79,32 @@ def retagging(active_version: int, progress: retag.Progress | None) -> int:
 
 
 def throughput() -> dict[str, float]:
+    """Photos tagged in the last 5 and 60 minutes and uploaded in the last 60, from the per-minute
+    counts (``api.photos.activity``): whole minutes, the one under way included."""
     now = timezone.now()
-    hour_ago = now - timedelta(minutes=60)
-    # One query over the last hour's photos (both columns are indexed) for the three counts.
-    counted = Photo.objects.filter(Q(tagged_at__gte=hour_ago) | Q(created_at__gte=hour_ago)).aggregate(
-        last_5=Count("id", filter=Q(tagged_at__gte=now - timedelta(minutes=5))),
-        last_60=Count("id", filter=Q(tagged_at__gte=hour_ago)),
-        uploaded=Count("id", filter=Q(created_at__gte=hour_ago)),
-    )
+    counted = activity.per_minute(activity.minute_of(now) - timedelta(minutes=59), now + timedelta(minutes=1))
+    recent = activity.minute_of(now) - timedelta(minutes=4)
+    last_5 = sum(tagged for minute, (_, tagged) in counted.items() if minute >= recent)
     return {
-        "last_5_minutes": counted["last_5"],
-        "last_hour": counted["last_60"],
-        "per_minute_5m": round(counted["last_5"] / 5, 2),
-        "uploaded_last_hour": counted["uploaded"],
+        "last_5_minutes": last_5,
+        "last_hour": sum(tagged for _, tagged in counted.values()),
+        "per_minute_5m": round(last_5 / 5, 2),
+        "uploaded_last_hour": sum(uploaded for uploaded, _ in counted.values()),
     }
 
 
-def activity(*, minutes: int = 60, now: datetime | None = None) -> dict[str, list[int]]:
+def activity_chart(*, minutes: int = 60, now: datetime | None = None) -> dict[str, list[int]]:
     """Photos uploaded and photos tagged (re-tags included) in each of the last ``minutes`` whole
     minutes before ``now``, oldest first: when uploads outrun tagging, the backlog grows. The
     minute under way is left out; half of it would read as a drop."""
-    end = (now or timezone.now()).replace(second=0, microsecond=0)
+    end = activity.minute_of(now or timezone.now())
     start = end - timedelta(minutes=minutes)
-
-    def per_minute(field: str) -> list[int]:
-        counts = [0] * minutes
-        buckets = (
-            Photo.objects.filter(**{f"{field}__gte": start, f"{field}__lt": end})
-            .annotate(minute=TruncMinute(field))
-            .values("minute")
-            .annotate(n=Count("id"))
-            .values_list("minute", "n")
-        )
-        for minute, n in buckets:
-            index = int((minute - start).total_seconds() // 60)
-            if 0 <= index < minutes:
-                counts[index] += n
-        return counts
-
-    return {"uploaded": per_minute("created_at"), "tagged": per_minute("tagged_at")}
+    counted = activity.per_minute(start, end)
+    moments = [start + timedelta(minutes=i) for i in range(minutes)]
+    return {
+        "uploaded": [counted.get(m, (0, 0))[0] for m in moments],
+        "tagged": [counted.get(m, (0, 0))[1] for m in moments],
+    }
 
 
 def failed_photos(*, limit: int = 20) -> list[Photo]:

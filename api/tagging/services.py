@@ -25,6 +25,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from api.celery import app
+from api.photos import activity
 from api.photos.models import Photo, TaggingStatus
 from api.tagging import retag
 from api.tagging.models import PhotoEmbedding, WorkerStatus
@@ -282,10 +283,11 @@ def apply_results(*, worker: str, results: Sequence[TaggingResult], version: int
             # In the same transaction as "tagged", so whoever sees the tags also sees the flag.
             flag_near_duplicates(vectors=embedded, backbone=backbone)
         retag.count_done(version, sum(1 for r in results if was[r.photo_id] == TaggingStatus.TAGGED))
-        Photo.objects.filter(pk__in=mine).update(
+        tagged = Photo.objects.filter(pk__in=mine).update(
             status=TaggingStatus.TAGGED, status_reason="", model_version=version, tagged_at=now,
             claimed_at=None, claimed_by="",
         )  # fmt: skip
+        activity.count(tagged=tagged, at=now)
     return len(results)
 
 

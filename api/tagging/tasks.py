@@ -9,6 +9,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
+from api.photos import activity
 from api.tagging import services
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def sweep() -> int:
     )
     if released:
         log.warning("released %s stale tagging claims", released)
+    activity.prune()
     if services.work_waiting(active_version=services.active_version()):
         services.request_tagging()
     from api.tagging import backbone_switch

@@ -18,10 +18,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from api.photos.models import Photo
-from api.photos.services import update_photo
+from api.photos import activity
+from api.photos.models import ActivityMinute, Photo
+from api.photos.services import update_photo, upload_photo
 from api.tagging.models import WorkerStatus
-from api.tagging.selectors import activity
+from api.tagging.selectors import activity_chart, throughput
 from api.tagging.services import retry_failed_photos
 from api.tags import counts
 from api.tags.models import PhotoTag, Tag
@@ -29,6 +30,7 @@ from api.tags.services import add_tag, vote
 from api.training.models import ModelVersion, TrainingRun
 from api.training.selectors import next_vocabulary, per_tag_quality, refresh_vocabulary
 from api.training.tasks import check_schedule
+from tests.helpers.images import image_bytes
 from tests.helpers.training import bare_photo
 
 pytestmark = pytest.mark.django_db
@@ -283,20 +285,45 @@ def test_a_run_stopped_by_the_time_limit_says_it_did_not_converge_and_a_converge
     assert "time limit" not in shown(finished) and "after 40 epochs" in shown(finished)
 
 
-def test_activity_counts_uploads_and_tagging_per_whole_minute_over_the_last_hour(alice: User) -> None:
+def test_activity_counts_uploads_and_tagging_per_whole_minute_over_the_last_hour() -> None:
+    now = timezone.now().replace(second=30)
+    activity.count(tagged=2, at=now - timedelta(minutes=2))
+    activity.count(tagged=1, uploaded=4, at=now - timedelta(minutes=2, seconds=20))  # same minute: adds
+    activity.count(tagged=5, at=now)  # the minute under way
+    activity.count(uploaded=7, at=now - timedelta(hours=2))
+
+    per_minute = activity_chart(minutes=60, now=now + timedelta(seconds=10))
+
+    assert len(per_minute["tagged"]) == len(per_minute["uploaded"]) == 60
+    # The minute under way is not counted yet; two hours ago is out of range.
+    assert per_minute["tagged"][-2] == 3 and sum(per_minute["tagged"]) == 3
+    assert per_minute["uploaded"][-2] == 4 and sum(per_minute["uploaded"]) == 4
+
+
+def test_activity_starts_from_the_photos_own_timestamps_when_counted_afresh(alice: User) -> None:
     now = timezone.now().replace(second=30)
     photos = [bare_photo(alice, n) for n in range(5)]
+    ActivityMinute.objects.all().delete()
     Photo.objects.update(created_at=now - timedelta(minutes=1))
     Photo.objects.filter(pk__in=[p.pk for p in photos[:3]]).update(tagged_at=now - timedelta(minutes=2))
     Photo.objects.filter(pk=photos[3].pk).update(tagged_at=now, created_at=now - timedelta(minutes=90))
-    Photo.objects.filter(pk=photos[4].pk).update(tagged_at=now - timedelta(hours=2))
+    Photo.objects.filter(pk=photos[4].pk).update(tagged_at=now - timedelta(days=3))
 
-    per_minute = activity(minutes=60, now=now + timedelta(seconds=10))
+    activity.count_from_photos(Photo.objects.all(), ActivityMinute, now - activity.KEPT_FOR)
 
-    assert len(per_minute["tagged"]) == len(per_minute["uploaded"]) == 60
-    # The minute under way (photo 3's tagging) is not counted yet; two hours ago is out of range.
-    assert per_minute["tagged"][-2] == 3 and sum(per_minute["tagged"]) == 3
-    assert per_minute["uploaded"][-1] == 4 and sum(per_minute["uploaded"]) == 4
+    per_minute = activity_chart(minutes=60, now=now + timedelta(minutes=1))
+    assert per_minute["tagged"][-3] == 3 and per_minute["tagged"][-1] == 1 and sum(per_minute["tagged"]) == 4
+    assert per_minute["uploaded"][-2] == 4 and sum(per_minute["uploaded"]) == 4
+
+
+def test_an_upload_counts_in_its_minute_and_old_minutes_are_pruned(alice: User) -> None:
+    before = throughput()["uploaded_last_hour"]
+    upload_photo(owner=alice, data=image_bytes(color=(41, 1, 1)))
+    assert throughput()["uploaded_last_hour"] == before + 1
+    activity.count(uploaded=1, at=timezone.now() - activity.KEPT_FOR - timedelta(minutes=5))
+
+    assert activity.prune() == 1
+    assert throughput()["uploaded_last_hour"] == before + 1
 
 
 def test_operations_show_each_worker_with_its_device_gpu_use_and_memory(staff: Client) -> None:
