@@ -8,21 +8,32 @@ batch. Now one grouped pass over the tags runs in the background every ``TAG_COU
 reads take one row per tag. What that costs: another person's new public tag reaches
 autocomplete within that interval, and a day-zero tag people voted down stops being suggested
 as late. A photo that stops being public has its tags recounted at once (``recount_soon``), so
-that a private photo's tag does not stay listed for others. The viewer's own photos are always
-counted live (``api.tags.selectors.search_tags``)."""
+that a private photo's tag does not stay listed for others. The viewer's own photos are counted
+live (``api.tags.selectors.search_tags``), or for a large library (``OWNER_COUNTS_FROM``)
+read from ``OwnerTagCount``, counted here, with what changed since added live."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from api.celery import app
-from api.photos.models import Visibility
-from api.tags.models import LIVE_STATES, PhotoTag, TagCount, TagSource, TagState
+from api.photos.models import Photo, Visibility
+from api.tags.models import (
+    LIVE_STATES,
+    ContributionCount,
+    OwnerTagCount,
+    PhotoTag,
+    TagCount,
+    TagSource,
+    TagState,
+    TagVote,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +47,10 @@ REFRESH_VOCABULARY = "api.training.tasks.refresh_vocabulary"
 # sends one recount, not a thousand; the recount clears it as it starts.
 RECOUNT_QUEUED = "tags:recount-queued"
 RECOUNT_QUEUED_SECONDS = 30  # after this a recount counts as lost and the next change sends one
+
+# Owners with at least this many photos have their tags counted here too (``OwnerTagCount``);
+# a smaller library is counted live on each keystroke, in a few milliseconds.
+OWNER_COUNTS_FROM = 2_000
 
 
 def recount_soon() -> None:
@@ -74,7 +89,25 @@ def refresh() -> int:
         for tag_id, public, confirmed, rejected in counted
         if public or confirmed or rejected
     ]  # fmt: skip
+    owners = owner_rows(now)
+    people = contribution_rows(now)
     with transaction.atomic():
+        ContributionCount.objects.bulk_create(
+            people,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["user"],
+            update_fields=["contributions", "refreshed_at"],
+        )
+        ContributionCount.objects.filter(refreshed_at__lt=now).delete()
+        OwnerTagCount.objects.bulk_create(
+            owners,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["owner", "tag"],
+            update_fields=["public_photos", "other_photos", "refreshed_at"],
+        )
+        OwnerTagCount.objects.filter(refreshed_at__lt=now).delete()
         TagCount.objects.bulk_create(
             rows,
             batch_size=1000,
@@ -84,3 +117,52 @@ def refresh() -> int:
         )
         TagCount.objects.filter(refreshed_at__lt=now).delete()
     return len(rows)
+
+
+def owner_rows(now: datetime) -> list[OwnerTagCount]:
+    """Each large library's live tags, counted by owner and tag in one grouped pass over their
+    photos (the owners found first, from the photos' owner index)."""
+    large = list(
+        Photo.objects.values_list("owner_id")
+        .annotate(n=Count("id"))
+        .filter(n__gte=OWNER_COUNTS_FROM)
+        .values_list("owner_id", flat=True)
+        .order_by()
+    )
+    if not large:
+        return []
+    public = Q(photo__visibility=Visibility.PUBLIC)
+    counted = (
+        PhotoTag.objects.filter(photo__owner_id__in=large, state__in=LIVE_STATES)
+        .values_list("photo__owner_id", "tag_id")
+        .annotate(public=Count("id", filter=public), other=Count("id", filter=~public))
+        .order_by()
+    )
+    return [
+        OwnerTagCount(
+            owner_id=owner, tag_id=tag, public_photos=public_count, other_photos=other, refreshed_at=now
+        )
+        for owner, tag, public_count, other in counted
+    ]
+
+
+def contribution_rows(now: datetime) -> list[ContributionCount]:
+    """Each person's contributions as ``api.tags.selectors.count_contributions`` counts them: tags
+    they added, plus their votes on tags they did not add, in two grouped passes."""
+    added = (
+        PhotoTag.objects.filter(source=TagSource.USER, added_by__isnull=False)
+        .values_list("added_by_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    voted = (
+        TagVote.objects.exclude(photo_tag__source=TagSource.USER, photo_tag__added_by_id=F("user_id"))
+        .values_list("user_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    total: dict[int, int] = {}
+    for grouped in (added, voted):
+        for user_id, n in grouped:
+            total[user_id] = total.get(user_id, 0) + n
+    return [ContributionCount(user_id=u, contributions=n, refreshed_at=now) for u, n in total.items()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import (
@@ -22,7 +23,18 @@ from django.db.models import (
 
 from api.photos.models import Photo, Visibility
 from api.photos.selectors import listed_photos
-from api.tags.models import LIVE_STATES, PhotoTag, Tag, TagCount, TagSource, TagState, TagVote, Vote
+from api.tags.models import (
+    LIVE_STATES,
+    ContributionCount,
+    OwnerTagCount,
+    PhotoTag,
+    Tag,
+    TagCount,
+    TagSource,
+    TagState,
+    TagVote,
+    Vote,
+)
 
 
 def can_take_part(user: AbstractBaseUser | AnonymousUser, photo: Photo) -> bool:
@@ -110,14 +122,36 @@ def _prefix_rank(needle: str, field: str) -> Case | Value:
 
 
 def _own_tag_counts(viewer: AbstractBaseUser | AnonymousUser, needle: str) -> dict[str, tuple[int, int]]:
-    """The viewer's own live tags matching ``needle``: (public photos, unlisted and private ones)."""
+    """The viewer's own live tags matching ``needle``: (public photos, unlisted and private ones).
+    A large library's come from its background counts (``OwnerTagCount``) with the tags it gained
+    since, so that a new tag shows at once; a counted tag's numbers wait for the next refresh."""
     if not viewer.is_authenticated:
         return {}
     mine = PhotoTag.objects.filter(photo__owner_id=viewer.pk, state__in=LIVE_STATES)
     if needle:
         mine = mine.filter(tag__name__contains=needle)
+    counted = OwnerTagCount.objects.filter(owner_id=viewer.pk)
+    as_of = counted.values_list("refreshed_at", flat=True).first()
+    if as_of is None:
+        return _grouped_by_name(mine)
+    own = {
+        name: (public, other)
+        for name, public, other in (counted.filter(tag__name__contains=needle) if needle else counted)
+        .values_list("tag__name", "public_photos", "other_photos")
+        .order_by()
+    }
+    # What the background count cannot know yet: tags people added since, and every tag of the
+    # photos uploaded since. Each read is a short range of an index, however large the library.
+    new = mine.exclude(tag_id__in=counted.values("tag_id"))
+    added = new.filter(source=TagSource.USER, updated_at__gte=as_of).values_list("pk", flat=True)
+    on_new_photos = new.filter(photo__created_at__gte=as_of).values_list("pk", flat=True)
+    own.update(_grouped_by_name(PhotoTag.objects.filter(pk__in=[*added, *on_new_photos])))
+    return own
+
+
+def _grouped_by_name(tags: QuerySet[PhotoTag]) -> dict[str, tuple[int, int]]:
     public = Q(photo__visibility=Visibility.PUBLIC)
-    rows = mine.values_list("tag__name").annotate(
+    rows = tags.values_list("tag__name").annotate(
         public=Count("id", filter=public), other=Count("id", filter=~public)
     )
     return {name: (public_count, other) for name, public_count, other in rows.order_by()}
@@ -159,10 +193,27 @@ def uncertain_suggestions(
 
 def contributions(user: AbstractBaseUser) -> int:
     """Tags the user added, confirmed or rejected; adding a tag and vouching for it count once.
-    Two counts on indexed columns (one vote per person and tag), not a DISTINCT over a join of
-    every tag with its votes."""
-    added = Q(source=TagSource.USER, added_by_id=user.pk)
-    voted_on_others = TagVote.objects.filter(user_id=user.pk).exclude(
-        photo_tag__source=TagSource.USER, photo_tag__added_by_id=user.pk
+    From the background count (``ContributionCount``) plus what they did since, or counted live
+    for someone not counted yet. A tag or vote withdrawn since the count still counts until the
+    next one."""
+    counted = (
+        ContributionCount.objects.filter(user_id=user.pk).values_list("contributions", "refreshed_at").first()
     )
-    return PhotoTag.objects.filter(added).count() + voted_on_others.count()
+    if counted is None:
+        return count_contributions(user.pk)
+    total, as_of = counted
+    return total + count_contributions(user.pk, since=as_of)
+
+
+def count_contributions(user_id: int, *, since: datetime | None = None) -> int:
+    """Two counts on indexed columns (one vote per person and tag), not a DISTINCT over a join of
+    every tag with its votes; ``since``: only what was added or voted from then on."""
+    added = PhotoTag.objects.filter(source=TagSource.USER, added_by_id=user_id)
+    votes = TagVote.objects.filter(user_id=user_id)
+    if since is not None:
+        # updated_at first: a person's tag is updated after it is created, and only that column
+        # has an index over people's tags.
+        added = added.filter(updated_at__gte=since, created_at__gte=since)
+        votes = votes.filter(created_at__gte=since)
+    voted_on_others = votes.exclude(photo_tag__source=TagSource.USER, photo_tag__added_by_id=user_id)
+    return added.count() + voted_on_others.count()

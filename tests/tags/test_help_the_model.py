@@ -9,7 +9,8 @@ from django.test import Client
 
 from api.photos.models import Photo
 from api.photos.services import upload_photo
-from api.tags.models import PhotoTag, Tag, TagSource, TagState, TagVote
+from api.tags import counts
+from api.tags.models import ContributionCount, PhotoTag, Tag, TagSource, TagState, TagVote
 from api.tags.selectors import contributions, uncertain_suggestions
 from api.tags.services import add_tag
 from tests.helpers.images import image_bytes
@@ -122,3 +123,25 @@ def test_contributions_count_each_tag_once_whether_added_vouched_for_or_both(ali
 
     assert contributions(alice) == 3
     assert contributions(bob) == 1
+
+
+def test_contributions_are_counted_in_the_background_and_what_came_since_is_added(
+    alice: User, bob: User
+) -> None:
+    theirs = photo(bob)
+    add_tag(photo=photo(alice), user=alice, name="harbour")
+    TagVote.objects.create(photo_tag=suggest(theirs, "boat", 0.4), user=alice, value="confirm")
+    add_tag(photo=theirs, user=bob, name="pier")
+    counts.refresh()
+    assert dict(ContributionCount.objects.values_list("user__username", "contributions")) == {
+        "alice": 2,
+        "bob": 1,
+    }
+    ContributionCount.objects.filter(user=alice).update(contributions=20)  # stands for a long history
+
+    add_tag(photo=theirs, user=alice, name="quay")  # a tag on Bob's public photo, and her vote on it
+    TagVote.objects.create(photo_tag=suggest(theirs, "kite", 0.4), user=alice, value="reject")
+
+    assert contributions(alice) == 22
+    counts.refresh()
+    assert contributions(alice) == 4 and contributions(bob) == 1

@@ -10,7 +10,7 @@ from django.core.cache import cache
 
 from api.photos.models import Photo
 from api.tags import counts
-from api.tags.models import PhotoTag, Tag, TagCount, TagSource, TagState
+from api.tags.models import OwnerTagCount, PhotoTag, Tag, TagCount, TagSource, TagState
 from api.tags.services import TagRejected, normalise
 from tests.helpers.clients import client_for, upload
 from tests.helpers.images import image_bytes
@@ -245,6 +245,37 @@ class TestTagSearch:
         counts.refresh()
         results = client_for(alice).get("/api/tags/", {"q": "ha"}).json()["results"]
         assert results == [{"name": "harbour", "photo_count": 3}]
+
+    def test_a_large_librarys_own_counts_come_from_the_background_with_its_new_tags_at_once(
+        self, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(counts, "OWNER_COUNTS_FROM", 2)
+        owner = client_for(alice)
+        first = upload(owner, image_bytes(color=(11, 11, 11)), tags="harbour", visibility="public").json()
+        upload(owner, image_bytes(color=(12, 12, 12)), tags="harbour", visibility="private")
+        upload(client_for(bob), image_bytes(color=(13, 13, 13)), tags="harbour", visibility="public")
+        counts.refresh()
+        rows = OwnerTagCount.objects.values_list(
+            "owner__username", "tag__name", "public_photos", "other_photos"
+        )
+        assert list(rows) == [("alice", "harbour", 1, 1)]  # Bob's one photo is counted live
+
+        upload(owner, image_bytes(color=(14, 14, 14)), tags="harbour,dock", visibility="private")
+        assert (
+            owner.post(f"/api/photos/{first['id']}/tags/", {"name": "pier"}, format="json").status_code == 201
+        )
+
+        # New tags at once; harbour's third private photo waits for the refresh: the larger public
+        # count (Alice's and Bob's) plus her one private photo as counted.
+        assert owner.get("/api/tags/", {"q": ""}).json()["results"] == [
+            {"name": "harbour", "photo_count": 3}, {"name": "dock", "photo_count": 1},
+            {"name": "pier", "photo_count": 1},
+        ]  # fmt: skip
+        assert client_for(bob).get("/api/tags/", {"q": "dock"}).json()["results"] == []
+        counts.refresh()
+        assert owner.get("/api/tags/", {"q": "har"}).json()["results"] == [
+            {"name": "harbour", "photo_count": 4}
+        ]
 
     def test_a_tag_leaves_the_counts_with_its_last_public_photo(self, alice: User, bob: User) -> None:
         photo = upload(client_for(alice), image_bytes(color=(9, 9, 9)), tags="harbour", visibility="public")
